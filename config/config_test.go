@@ -1,0 +1,105 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseValid(t *testing.T) {
+	cfg, err := Parse("spamgate.toml", []byte(`
+[milter]
+listen = "unix:/run/spamgate/milter.sock"
+authserv_id = "mx.example.org"
+internal_networks = ["192.0.2.0/24", "2001:db8::1"]
+
+[dns]
+nameservers = ["127.0.0.1:5353", "[::1]:53"]
+timeout = "1500ms"
+
+[dnsbl]
+threshold = 3
+[[dnsbl.zone]]
+name = "zen.example"
+weight = 3
+codes = ["127.0.0.2-127.0.0.11"]
+[[dnsbl.zone]]
+name = "bl.example"
+weight = 1
+
+[spf]
+reject_fail = true
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DNS.Timeout.Duration != 1500*time.Millisecond || len(cfg.DNSBL.Zones) != 2 || !cfg.SPF.RejectFail {
+		t.Errorf("decoded %+v", cfg)
+	}
+	if !cfg.SenderDomain.Enabled || cfg.Milter.CheckTimeout.Duration != 20*time.Second {
+		t.Errorf("defaults lost: %+v", cfg)
+	}
+}
+
+func TestParseErrorsNameLineAndKey(t *testing.T) {
+	tests := []struct {
+		name, text, want string
+	}{
+		{"unknown key", "[dnsbl]\nenabled = true\ntreshold = 3\n", "f.toml:3: dnsbl.treshold: unknown key"},
+		{"unknown table", "[dnsbll]\nx = 1\n", "f.toml:1: dnsbll: unknown key"},
+		{"syntax", "[milter]\nlisten = \n", "f.toml:2"},
+		{"type", "[spf]\nenabled = \"yes\"\n", "f.toml:2: spf.enabled"},
+		{"bad duration", "[dns]\ntimeout = \"soon\"\n", "f.toml:2: dns.timeout"},
+		{"bad listen", "[milter]\n\nlisten = \"tcp:1.2.3.4\"\n", "f.toml:3: milter.listen"},
+		{"bad nameserver", "[dns]\nnameservers = [\"localhost\"]\n", "f.toml:2: dns.nameservers"},
+		{"bad network", "[milter]\ninternal_networks = [\"10.0.0.0/33\"]\n", "f.toml:2: milter.internal_networks"},
+		{"second zone bad", "[dnsbl]\n[[dnsbl.zone]]\nname = \"a.example\"\nweight = 1\n[[dnsbl.zone]]\nname = \"\"\nweight = 1\n", "f.toml:6: dnsbl.zone#1.name"},
+		{"duplicate zone", "[dnsbl]\n[[dnsbl.zone]]\nname = \"a.example\"\n[[dnsbl.zone]]\nname = \"A.example.\"\n", "f.toml:5: dnsbl.zone#1.name"},
+		{"socket mode", "[milter]\nsocket_mode = \"rw\"\n", "f.toml:2: milter.socket_mode"},
+		{"authserv id", "[milter]\nauthserv_id = \"mx example\"\n", "f.toml:2: milter.authserv_id"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("f.toml", []byte(tt.text))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			var errs Errors
+			if !errors.As(err, &errs) {
+				t.Fatalf("error %T is not config.Errors", err)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q does not contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseListen(t *testing.T) {
+	tests := []struct{ in, network, address string }{
+		{"inet:127.0.0.1:8891", "tcp", "127.0.0.1:8891"},
+		{"inet:[::1]:8891", "tcp", "[::1]:8891"},
+		{"inet:localhost:0", "tcp", "localhost:0"},
+		{"unix:/run/spamgate/milter.sock", "unix", "/run/spamgate/milter.sock"},
+	}
+	for _, tt := range tests {
+		n, a, err := ParseListen(tt.in)
+		if err != nil || n != tt.network || a != tt.address {
+			t.Errorf("ParseListen(%q) = %q, %q, %v", tt.in, n, a, err)
+		}
+	}
+	for _, bad := range []string{"", "127.0.0.1:8891", "inet:127.0.0.1", "inet:1.2.3.4:99999", "unix:", "tcp:1.2.3.4:1"} {
+		if _, _, err := ParseListen(bad); err == nil {
+			t.Errorf("ParseListen(%q): no error", bad)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte("[milter]\nlisten = \"inet:127.0.0.1:8891\"\n[[dnsbl.zone]]\nname=\"x\"\n"))
+	f.Add([]byte("[dnsbl]\ntreshold = 1\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, _ = Parse("fuzz.toml", b) // must not panic
+	})
+}
