@@ -1,0 +1,163 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"spamgate/config"
+	"spamgate/daemon"
+	"spamgate/dnsx/dnstest"
+	"spamgate/internal/miltertest"
+)
+
+const benchConfig = `
+[milter]
+listen = "%s"
+authserv_id = "mx.test"
+internal_networks = []
+[log]
+level = "warn"
+[dns]
+nameservers = ["%s"]
+[dnsbl]
+threshold = 2
+[[dnsbl.zone]]
+name = "bl.test"
+weight = 2
+[[dnsbl.zone]]
+name = "light.test"
+weight = 1
+`
+
+// startSpamgate runs the daemon with every check of this release on,
+// against the loopback DNS server serving testdata/dns/integration.zone.
+func startSpamgate(b *testing.B, listen string) *daemon.Daemon {
+	z, err := dnstest.LoadZoneFile("../testdata/dns/integration.zone", "test.")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := dnstest.Start(b, z)
+	cfg, err := config.Parse("bench.toml", fmt.Appendf(nil, benchConfig, listen, srv.Addr))
+	if err != nil {
+		b.Fatal(err)
+	}
+	d, err := daemon.Start(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		d.Shutdown(ctx)
+	})
+	return d
+}
+
+// message is a 6 KB message with the headers of a typical delivery.
+func message() miltertest.Tx {
+	body := make([]byte, 0, 6<<10)
+	for len(body) < 6<<10 {
+		body = append(body, "The quick brown fox jumps over the lazy dog, again and again and again.\r\n"...)
+	}
+	return miltertest.Tx{
+		ClientIP: "192.0.2.10", Helo: "helo.good.test", From: "user@good.test",
+		Rcpts: []string{"alice@example.net"}, QueueID: "4ABCDEF",
+		Headers: [][2]string{
+			{"Received", " from helo.good.test (helo.good.test [192.0.2.10]) by mx.test"},
+			{"From", " User <user@good.test>"}, {"To", " alice@example.net"},
+			{"Subject", " benchmark"}, {"Date", " Mon, 23 Nov 2026 10:00:00 +0000"},
+			{"Message-ID", " <bench@good.test>"}, {"MIME-Version", " 1.0"},
+			{"Content-Type", " text/plain; charset=utf-8"},
+		},
+		Body: string(body),
+	}
+}
+
+// BenchmarkMilter drives whole transactions (one milter connection each, as
+// Postfix opens one per SMTP session) at several concurrencies, with a warm
+// DNS cache. It reports messages/s, latency percentiles and CPU time per
+// message of the whole process (client and server: an upper bound).
+func BenchmarkMilter(b *testing.B) {
+	for _, transport := range []string{"inet", "unix"} {
+		listen := "inet:127.0.0.1:0"
+		if transport == "unix" {
+			listen = "unix:" + filepath.Join(b.TempDir(), "milter.sock")
+		}
+		d := startSpamgate(b, listen)
+		addr := d.Addr().String()
+		tx := message()
+		if _, err := miltertest.Run(addr, tx); err != nil { // warm the DNS cache
+			b.Fatal(err)
+		}
+		for _, conc := range []int{1, 10, 50} {
+			b.Run(fmt.Sprintf("%s/conc=%d", transport, conc), func(b *testing.B) {
+				runConcurrent(b, addr, tx, conc)
+			})
+		}
+	}
+}
+
+func runConcurrent(b *testing.B, addr string, tx miltertest.Tx, conc int) {
+	var next atomic.Int64
+	lat := make([]time.Duration, b.N)
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	cpu0 := cpuTime()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	mallocs0 := ms.Mallocs
+	b.ResetTimer()
+	start := time.Now()
+	for range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(b.N) {
+					return
+				}
+				t0 := time.Now()
+				res, err := miltertest.Run(addr, tx)
+				lat[i] = time.Since(t0)
+				if err == nil && res.Refused("alice@example.net") != "" {
+					err = fmt.Errorf("refused: %s", res.Refused("alice@example.net"))
+				}
+				if err != nil {
+					failed.Store(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	if err := failed.Load(); err != nil {
+		b.Fatal(err)
+	}
+	runtime.ReadMemStats(&ms)
+	slices.Sort(lat)
+	n := float64(b.N)
+	b.ReportMetric(n/elapsed.Seconds(), "msg/s")
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/n, "cpu-µs/msg")
+	b.ReportMetric(float64(ms.Mallocs-mallocs0)/n, "allocs/msg")
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}

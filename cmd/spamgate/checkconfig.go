@@ -1,0 +1,45 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+
+	toml "github.com/pelletier/go-toml/v2"
+
+	"spamgate/config"
+)
+
+// checkConfig validates a file and prints the effective configuration
+// (defaults filled in), so that an admin sees what spamgate will do.
+func checkConfig(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("check-config", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "configuration file (TOML) to check")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg := config.Default()
+	if *path != "" {
+		var err error
+		if cfg, err = config.Load(*path); err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+	}
+	out, err := toml.Marshal(cfg)
+	if err != nil {
+		fmt.Fprintln(stderr, "print configuration:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "# effective configuration of %s\n%s", nameOr(*path, "built-in defaults"), out)
+	fmt.Fprintln(stderr, "configuration OK")
+	return 0
+}
+
+func nameOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

@@ -1,0 +1,53 @@
+// Command spamgate is a mail-policy milter for Postfix.
+//
+//	spamgate serve [-config FILE]      run the milter (built-in defaults without -config)
+//	spamgate check-config -config FILE validate a configuration and print the result
+//
+// See README.md for the Postfix settings.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `usage: spamgate COMMAND [flags]
+
+commands:
+  serve [-config FILE]         run the milter; without -config, built-in defaults
+                               (listen inet:127.0.0.1:8891)
+  check-config -config FILE    validate a configuration file and print the
+                               effective configuration
+  version                      print the version
+
+Run "spamgate COMMAND -h" for the flags of a command.
+`
+
+// version is set by the build (-ldflags "-X main.version=…").
+var version = "dev"
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "serve":
+		return serve(args[1:], stderr)
+	case "check-config":
+		return checkConfig(args[1:], stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "spamgate", version)
+		return 0
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "spamgate: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"spamgate/config"
+	"spamgate/daemon"
+)
+
+func serve(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "configuration file (TOML); built-in defaults when empty")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg := config.Default()
+	if *path != "" {
+		var err error
+		if cfg, err = config.Load(*path); err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+	}
+	logger, level := daemon.NewLogger(cfg.Log, stderr)
+	// go-milter reports protocol errors through the standard log package.
+	log.SetFlags(0)
+	log.SetOutput(slog.NewLogLogger(logger.Handler(), slog.LevelWarn).Writer())
+
+	d, err := daemon.Start(cfg, logger, level)
+	if err != nil {
+		logger.Error("cannot start", "error", err)
+		return 1
+	}
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	for {
+		select {
+		case err := <-d.Done():
+			logger.Error("milter listener failed", "error", err)
+			return 1
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				_ = d.Reload() // logged; a broken file keeps the old configuration
+				continue
+			}
+			logger.Info("draining sessions", "signal", sig.String(), "timeout", d.Config().Milter.DrainTimeout.Duration)
+			ctx, cancel := context.WithTimeout(context.Background(), d.Config().Milter.DrainTimeout.Duration)
+			err := d.Shutdown(ctx)
+			cancel()
+			if err != nil {
+				logger.Warn("shutdown", "error", err)
+			}
+			return 0
+		}
+	}
+}

@@ -1,0 +1,173 @@
+// Package daemon runs spamgate: it builds the engine from a configuration,
+// serves the milter, reloads atomically and drains on shutdown. cmd/spamgate
+// only parses flags and signals and calls it; tests start it directly.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"reflect"
+	"sync"
+	"sync/atomic"
+
+	"spamgate/config"
+	"spamgate/dnsx"
+	"spamgate/engine"
+	"spamgate/milter"
+)
+
+// Daemon is a running spamgate.
+type Daemon struct {
+	log    *slog.Logger
+	level  *slog.LevelVar
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu       sync.Mutex // serializes reloads
+	cfg      *config.Config
+	resolver *dnsx.Resolver
+	engine   atomic.Pointer[engine.Engine]
+
+	ln     net.Listener
+	srv    *milter.Server
+	served chan error
+}
+
+// Start builds everything from cfg and starts serving. level, when not nil,
+// is updated on reload so that [log] level takes effect without a restart.
+func Start(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Daemon, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	d := &Daemon{log: log, level: level, ctx: ctx, cancel: cancel, cfg: cfg, served: make(chan error, 1)}
+	res, err := newResolver(cfg.DNS)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	d.resolver = res
+	eng, err := engine.New(cfg, res, log)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	eng.Start(ctx)
+	d.engine.Store(eng)
+	perm, _ := cfg.Milter.SocketPerm() // validated by config
+	ln, err := milter.Listen(cfg.Milter.Listen, os.FileMode(perm))
+	if err != nil {
+		eng.Close()
+		cancel()
+		return nil, err
+	}
+	d.ln = ln
+	d.srv = milter.NewServer(milter.Options{Engine: d.engine.Load, Log: log, IdleTimeout: cfg.Milter.IdleTimeout.Duration})
+	go func() { d.served <- d.srv.Serve(ln) }()
+	log.Info("spamgate started", "listen", cfg.Milter.Listen, "addr", ln.Addr().String(), "config", cfg.File,
+		"authserv_id", cfg.Milter.AuthservID)
+	return d, nil
+}
+
+func newResolver(c config.DNS) (*dnsx.Resolver, error) {
+	r, err := dnsx.New(dnsx.Config{Nameservers: c.Nameservers, Timeout: c.Timeout.Duration, CacheSize: c.CacheSize})
+	if err != nil {
+		return nil, fmt.Errorf("dns resolver: %w", err)
+	}
+	return r, nil
+}
+
+// Addr is the address the milter listens on (useful with port 0 in tests).
+func (d *Daemon) Addr() net.Addr { return d.ln.Addr() }
+
+// Engine returns the engine new sessions use.
+func (d *Daemon) Engine() *engine.Engine { return d.engine.Load() }
+
+// Config returns the configuration in force.
+func (d *Daemon) Config() *config.Config {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cfg
+}
+
+// Reload reads the configuration file again. A broken file changes nothing:
+// the error is returned (and logged) and the old configuration stays. Sessions
+// in flight finish with the engine they started with.
+func (d *Daemon) Reload() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.cfg.File == "" {
+		return errors.New("reload: running on built-in defaults, there is no file to reload")
+	}
+	cfg, err := config.Load(d.cfg.File)
+	if err != nil {
+		d.log.Error("reload failed, keeping the configuration in force", "error", err)
+		return err
+	}
+	if cfg.Milter.Listen != d.cfg.Milter.Listen || cfg.Milter.SocketMode != d.cfg.Milter.SocketMode {
+		d.log.Warn("milter listen address or socket mode changed: takes effect after a restart")
+	}
+	res := d.resolver
+	if !reflect.DeepEqual(cfg.DNS, d.cfg.DNS) {
+		if res, err = newResolver(cfg.DNS); err != nil {
+			d.log.Error("reload failed, keeping the configuration in force", "error", err)
+			return err
+		}
+	}
+	eng, err := engine.New(cfg, res, d.log)
+	if err != nil {
+		d.log.Error("reload failed, keeping the configuration in force", "error", err)
+		return err
+	}
+	eng.Start(d.ctx)
+	old := d.engine.Swap(eng)
+	old.Close()
+	d.cfg, d.resolver = cfg, res
+	if d.level != nil {
+		d.level.Set(ParseLevel(cfg.Log.Level))
+	}
+	d.log.Info("configuration reloaded", "config", cfg.File)
+	return nil
+}
+
+// Shutdown stops accepting and drains sessions until ctx ends.
+func (d *Daemon) Shutdown(ctx context.Context) error {
+	err := d.srv.Shutdown(ctx)
+	d.engine.Load().Close()
+	d.cancel()
+	if serr := <-d.served; serr != nil && err == nil {
+		err = serr
+	}
+	d.log.Info("spamgate stopped")
+	return err
+}
+
+// Done delivers the error of the accept loop if it stops on its own (the
+// listener broke); the caller should then exit.
+func (d *Daemon) Done() <-chan error { return d.served }
+
+// NewLogger builds the slog logger [log] asks for, writing to w.
+func NewLogger(c config.Log, w io.Writer) (*slog.Logger, *slog.LevelVar) {
+	level := new(slog.LevelVar)
+	level.Set(ParseLevel(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts)), level
+	}
+	return slog.New(slog.NewTextHandler(w, opts)), level
+}
+
+// ParseLevel maps a validated [log] level to slog's.
+func ParseLevel(s string) slog.Level {
+	switch s {
+	case "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}

@@ -1,0 +1,32 @@
+package engine
+
+import "context"
+
+// future is a lookup started as soon as its inputs are known (DNSBL at
+// connect, sender domain and SPF at MAIL) and awaited by the stage that needs
+// its answer.
+type future[T any] struct {
+	done chan struct{}
+	val  T
+}
+
+func start[T any](f func() T) *future[T] {
+	fu := &future[T]{done: make(chan struct{})}
+	go func() {
+		defer close(fu.done)
+		fu.val = f()
+	}()
+	return fu
+}
+
+// wait returns the value, or ok=false when ctx ends first. The lookups bound
+// themselves with the check timeout, so ctx only matters when the session
+// itself goes away.
+func (f *future[T]) wait(ctx context.Context) (v T, ok bool) {
+	select {
+	case <-f.done:
+		return f.val, true
+	case <-ctx.Done():
+		return v, false
+	}
+}
