@@ -3,8 +3,8 @@ package milter
 import (
 	"errors"
 	"io"
-	"os"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
