@@ -1,6 +1,7 @@
 package milter
 
 import (
+	"bufio"
 	"errors"
 	"io"
 	"net"
@@ -16,8 +17,12 @@ var errTooManyFiles = syscall.EMFILE
 // conn is a milter connection that knows whether Postfix is in the middle of
 // a message, so that a shutdown closes it only between messages, and that
 // enforces an idle timeout (go-milter sets no read deadline of its own).
+// Reads are buffered: go-milter reads every packet in two small reads
+// (length, then payload), and Postfix sends the no-reply events back to
+// back, so one system call now fetches several packets.
 type conn struct {
 	net.Conn
+	br        *bufio.Reader
 	idle      time.Duration
 	inMessage atomic.Bool
 	draining  atomic.Bool
@@ -25,7 +30,20 @@ type conn struct {
 	closed    chan struct{}
 }
 
-func (c *conn) Read(b []byte) (int, error) {
+func newConn(nc net.Conn, idle time.Duration) *conn {
+	c := &conn{Conn: nc, idle: idle, closed: make(chan struct{})}
+	c.br = bufio.NewReaderSize(socketReader{c}, 8<<10)
+	return c
+}
+
+func (c *conn) Read(b []byte) (int, error) { return c.br.Read(b) }
+
+// socketReader is the unbuffered side of conn: deadlines and draining
+// apply when spamgate actually waits for Postfix.
+type socketReader struct{ c *conn }
+
+func (r socketReader) Read(b []byte) (int, error) {
+	c := r.c
 	if c.idle > 0 {
 		c.SetReadDeadline(time.Now().Add(c.idle))
 	}

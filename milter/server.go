@@ -80,7 +80,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			return fmt.Errorf("milter accept: %w", err)
 		}
 		backoff = 0
-		c := &conn{Conn: nc, idle: s.opts.IdleTimeout, closed: make(chan struct{})}
+		c := newConn(nc, s.opts.IdleTimeout)
 		if !s.track(c) {
 			nc.Close()
 			continue
