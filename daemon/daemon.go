@@ -36,6 +36,9 @@ type Daemon struct {
 	ln     net.Listener
 	srv    *milter.Server
 	served chan error
+
+	stopOnce sync.Once
+	stopErr  error
 }
 
 // Start builds everything from cfg and starts serving. level, when not nil,
@@ -132,16 +135,20 @@ func (d *Daemon) Reload() error {
 	return nil
 }
 
-// Shutdown stops accepting and drains sessions until ctx ends.
+// Shutdown stops accepting and drains sessions until ctx ends. Calls after
+// the first return the first one's result.
 func (d *Daemon) Shutdown(ctx context.Context) error {
-	err := d.srv.Shutdown(ctx)
-	d.engine.Load().Close()
-	d.cancel()
-	if serr := <-d.served; serr != nil && err == nil {
-		err = serr
-	}
-	d.log.Info("spamgate stopped")
-	return err
+	d.stopOnce.Do(func() {
+		err := d.srv.Shutdown(ctx)
+		d.engine.Load().Close()
+		d.cancel()
+		if serr := <-d.served; serr != nil && err == nil {
+			err = serr
+		}
+		d.stopErr = err
+		d.log.Info("spamgate stopped")
+	})
+	return d.stopErr
 }
 
 // Done delivers the error of the accept loop if it stops on its own (the

@@ -1,0 +1,86 @@
+package daemon
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	gomilter "github.com/emersion/go-milter"
+
+	"spamgate/internal/miltertest"
+)
+
+// SIGTERM's drain: a session in the middle of a message finishes it (the
+// reply at end of message still arrives), a session between messages is
+// closed at once, and new connections are refused.
+func TestShutdownDrains(t *testing.T) {
+	r := startRig(t, "")
+	busy, err := miltertest.Dial(r.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	idle, err := miltertest.Dial(r.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	// busy is inside a transaction: connect, HELO, MAIL.
+	if _, err := busy.Conn("client", gomilter.FamilyInet, 25, "192.0.2.10"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := busy.Helo("helo.good.test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := busy.Mail("<user@good.test>", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := idle.Conn("client", gomilter.FamilyInet, 25, "192.0.2.11"); err != nil {
+		t.Fatal(err)
+	}
+
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		done <- r.d.Shutdown(ctx)
+	}()
+	waitSessions(t, r, 1) // the idle session goes first
+
+	act, err := busy.Rcpt("<alice@example.net>", nil)
+	if err != nil || act.Code != gomilter.ActContinue {
+		t.Fatalf("RCPT during drain: %+v, %v", act, err)
+	}
+	if _, err := busy.HeaderField("Subject", " drain"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := busy.HeaderEnd(); err != nil {
+		t.Fatal(err)
+	}
+	mods, act, err := busy.End()
+	if err != nil || act.Code != gomilter.ActContinue || len(mods) == 0 {
+		t.Fatalf("end of message during drain: %v %+v %v", mods, act, err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("shutdown: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("shutdown did not finish after the last message")
+	}
+	if _, err := miltertest.Dial(r.addr); err == nil {
+		t.Error("a new connection was accepted after shutdown")
+	}
+}
+
+func waitSessions(t *testing.T, r *rig, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for r.d.srv.ActiveSessions() != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d sessions open, want %d", r.d.srv.ActiveSessions(), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
