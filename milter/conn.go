@@ -38,6 +38,11 @@ func newConn(nc net.Conn, idle time.Duration) *conn {
 
 func (c *conn) Read(b []byte) (int, error) { return c.br.Read(b) }
 
+// drainGrace is how long a draining connection between messages still
+// waits for Postfix: a MAIL it sent just before the drain (no reply is
+// awaited for it) is already on its way and should be served, not cut off.
+const drainGrace = 200 * time.Millisecond
+
 // socketReader is the unbuffered side of conn: deadlines and draining
 // apply when spamgate actually waits for Postfix.
 type socketReader struct{ c *conn }
@@ -48,9 +53,9 @@ func (r socketReader) Read(b []byte) (int, error) {
 		c.SetReadDeadline(time.Now().Add(c.idle))
 	}
 	// Checked after setting the deadline: drain() sets draining before it
-	// moves the deadline to now, so one of the two always stops the read.
+	// shortens the deadline, so a drain is never missed.
 	if c.draining.Load() && !c.inMessage.Load() {
-		return 0, io.EOF
+		c.SetReadDeadline(time.Now().Add(drainGrace))
 	}
 	n, err := c.Conn.Read(b)
 	if err != nil && c.draining.Load() && errors.Is(err, os.ErrDeadlineExceeded) {
@@ -70,7 +75,7 @@ func (c *conn) Close() error {
 func (c *conn) drain() {
 	c.draining.Store(true)
 	if !c.inMessage.Load() {
-		c.SetReadDeadline(time.Now())
+		c.SetReadDeadline(time.Now().Add(drainGrace))
 	}
 }
 
