@@ -1,0 +1,37 @@
+# spamgate build, run and test entry points. POSIX make; recipes are plain sh.
+
+GO = go
+
+.PHONY: all deps test build run bench fuzz
+
+all: test
+
+# Debian packages the integration tests need (Postfix, Redis, OpenLDAP); fast when present.
+deps:
+	sh scripts/test-deps.sh
+
+# Every test: vet, gofmt, then all packages with the race detector (including the
+# end-to-end test through a real Postfix).
+test: deps
+	$(GO) vet ./...
+	@files=$$(gofmt -l .); if [ -n "$$files" ]; then echo "gofmt needed:"; echo "$$files"; exit 1; fi
+	$(GO) test -race -count=1 ./...
+
+build:
+	$(GO) build -o bin/spamgate ./cmd/spamgate
+
+# Run spamgate on its built-in defaults: milter on inet:127.0.0.1:8891, no Redis needed.
+run: build
+	./bin/spamgate serve
+
+# Benchmarks print figures; they assert nothing about time (docs/BENCHMARKS.md).
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 3000x ./bench/
+
+# A short run of every fuzz target (go test runs their seed corpora in `make test`).
+fuzz:
+	for p in ./authres ./config ./dnsbl ./spf ./dnsx; do \
+		for f in $$($(GO) test -list 'Fuzz.*' $$p | grep ^Fuzz); do \
+			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 20s $$p || exit 1; \
+		done; \
+	done
