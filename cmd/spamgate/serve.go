@@ -35,13 +35,15 @@ func serve(args []string, stderr io.Writer) int {
 	log.SetFlags(0)
 	log.SetOutput(slog.NewLogLogger(logger.Handler(), slog.LevelWarn).Writer())
 
+	// Before starting: a SIGHUP that comes early must not kill the process
+	// (its default action), it waits for the loop below.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	d, err := daemon.Start(cfg, logger, level)
 	if err != nil {
 		logger.Error("cannot start", "error", err)
 		return 1
 	}
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	for {
 		select {
 		case err := <-d.Done():
