@@ -11,9 +11,9 @@ import (
 
 // Reply is an SMTP reply a check wants Postfix to send.
 type Reply struct {
-	Code   int    // 451, 550, 554 …
-	Status string // RFC 3463 enhanced status, e.g. "5.1.8"
-	Text   string
+	Code   int    `json:"code"`   // 451, 550, 554 …
+	Status string `json:"status"` // RFC 3463 enhanced status, e.g. "5.1.8"
+	Text   string `json:"text"`
 }
 
 // String gives the reply line, e.g. "550 5.1.8 Sender address rejected: Domain not found".
@@ -47,9 +47,9 @@ func (r Reply) Temporary() bool { return r.Code >= 400 && r.Code < 500 }
 
 // Verdict is one check's decision about a recipient or message.
 type Verdict struct {
-	Check  string // "dnsbl", "sender_domain", "spf", …
-	Reply  *Reply // nil: no objection
-	Reason string // why, for logs and explain
+	Check  string `json:"check"`           // "dnsbl", "sender_domain", "spf", …
+	Reply  *Reply `json:"reply,omitempty"` // nil: no objection
+	Reason string `json:"reason"`          // why, for logs and explain
 }
 
 // Replies DESIGN.md fixes; tests and admins rely on their exact text.

@@ -31,9 +31,9 @@ const (
 
 // SenderDomainResult is the outcome of CheckSenderDomain.
 type SenderDomainResult struct {
-	Domain string
-	Status DomainStatus
-	Detail string
+	Domain string       `json:"domain"`
+	Status DomainStatus `json:"status"`
+	Detail string       `json:"detail"`
 }
 
 // SenderDomain returns the domain of an envelope sender, or "" when there is

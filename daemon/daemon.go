@@ -46,17 +46,12 @@ type Daemon struct {
 func Start(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Daemon, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &Daemon{log: log, level: level, ctx: ctx, cancel: cancel, cfg: cfg, served: make(chan error, 1)}
-	res, err := newResolver(cfg.DNS)
+	eng, res, err := NewEngine(cfg, log)
 	if err != nil {
 		cancel()
 		return nil, err
 	}
 	d.resolver = res
-	eng, err := engine.New(cfg, res, log)
-	if err != nil {
-		cancel()
-		return nil, err
-	}
 	eng.Start(ctx)
 	d.engine.Store(eng)
 	perm, _ := cfg.Milter.SocketPerm() // validated by config
@@ -72,6 +67,20 @@ func Start(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Daemon,
 	log.Info("spamgate started", "listen", cfg.Milter.Listen, "addr", ln.Addr().String(), "config", cfg.File,
 		"authserv_id", cfg.Milter.AuthservID)
 	return d, nil
+}
+
+// NewEngine builds the resolver and the engine for cfg: what serve runs and
+// what explain runs, so that a dry run tells the truth.
+func NewEngine(cfg *config.Config, log *slog.Logger) (*engine.Engine, *dnsx.Resolver, error) {
+	res, err := newResolver(cfg.DNS)
+	if err != nil {
+		return nil, nil, err
+	}
+	eng, err := engine.New(cfg, res, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	return eng, res, nil
 }
 
 func newResolver(c config.DNS) (*dnsx.Resolver, error) {

@@ -1,5 +1,7 @@
 package dnsbl
 
+import "fmt"
+
 // Status is the outcome of one zone's lookup.
 type Status int
 
@@ -43,4 +45,16 @@ func (s Status) String() string {
 // MarshalText makes JSON logs show the name rather than the number.
 func (s Status) MarshalText() ([]byte, error) {
 	return []byte(s.String()), nil
+}
+
+// UnmarshalText reads what MarshalText wrote (explain's JSON is read back
+// by tools and tests).
+func (s *Status) UnmarshalText(b []byte) error {
+	for i, name := range statusNames {
+		if i > 0 && name == string(b) {
+			*s = Status(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("dnsbl: unknown status %q", b)
 }

@@ -15,16 +15,16 @@ import (
 
 // Client is what Postfix tells about the SMTP client at connect.
 type Client struct {
-	Addr     netip.Addr // invalid for mail that did not come over SMTP
-	Port     uint16
-	Hostname string // Postfix's verified client name, or "unknown"
+	Addr     netip.Addr `json:"addr"` // invalid for mail that did not come over SMTP
+	Port     uint16     `json:"port"`
+	Hostname string     `json:"hostname"` // Postfix's verified client name, or "unknown"
 }
 
 // TLS is what Postfix's macros say about the session's encryption.
 type TLS struct {
-	Version string // {tls_version}, e.g. "TLSv1.3"; "" for cleartext
-	Cipher  string // {cipher}
-	Bits    int    // {cipher_bits}
+	Version string `json:"version"` // {tls_version}, e.g. "TLSv1.3"; "" for cleartext
+	Cipher  string `json:"cipher"`  // {cipher}
+	Bits    int    `json:"bits"`    // {cipher_bits}
 }
 
 // Session is one SMTP session (one milter connection). Its methods follow
@@ -43,8 +43,9 @@ type Session struct {
 	myHost   string // j: Postfix's myhostname, for SPF's %{r}
 	queueID  string // i: empty until Postfix has accepted a recipient
 
-	dnsbl *future[dnsbl.Result]
-	msg   *message
+	dnsbl  *future[dnsbl.Result]
+	msg    *message
+	report *Report // nil unless explain asked for one
 }
 
 // message is the state of one mail transaction (MAIL … end of message).
@@ -176,6 +177,8 @@ func (s *Session) Rcpt(rcpt string) *checks.Reply {
 	}
 	if m.outbound {
 		m.accepted++
+		s.recordEnvelope()
+		s.recordRcpt(rcpt, nil, nil)
 		return nil
 	}
 	s.decideEnvelope()
@@ -184,11 +187,13 @@ func (s *Session) Rcpt(rcpt string) *checks.Reply {
 			m.refused++
 			s.log.Info("recipient refused", s.attrs(slog.String("rcpt", rcpt),
 				slog.String("check", v.Check), slog.String("reply", v.Reply.String()), slog.String("reason", v.Reason))...)
+			s.recordRcpt(rcpt, m.verdicts, v.Reply)
 			return v.Reply
 		}
 	}
 	m.accepted++
 	s.log.Debug("recipient accepted", s.attrs(slog.String("rcpt", rcpt))...)
+	s.recordRcpt(rcpt, m.verdicts, nil)
 	return nil
 }
 
@@ -200,15 +205,22 @@ func (s *Session) decideEnvelope() {
 		return
 	}
 	m.decided = true
+	defer s.recordEnvelope()
 	if s.dnsbl != nil {
 		if r, ok := s.dnsbl.wait(m.ctx); ok {
 			m.verdicts = append(m.verdicts, checks.DecideDNSBL(r, s.client.Addr, s.e.cfg.DNSBL.Threshold))
 			s.logDNSBL(r)
+			if s.report != nil {
+				s.report.DNSBL = &r
+			}
 		}
 	}
 	if m.senderDomain != nil {
 		if r, ok := m.senderDomain.wait(m.ctx); ok {
 			m.verdicts = append(m.verdicts, r.Decide())
+			if s.report != nil {
+				s.report.SenderDomain = &r
+			}
 		}
 	}
 	if m.spf != nil {
@@ -248,10 +260,10 @@ func (s *Session) Header(name, value string) {
 
 // HeaderChange is one header edit at end of message.
 type HeaderChange struct {
-	Delete bool   // delete the Index-th field called Name (1-based)
-	Index  int    // for inserts: the position (0 = top)
-	Name   string // header field name
-	Value  string // the value, without the leading space
+	Delete bool   `json:"delete,omitempty"` // delete the Index-th field called Name (1-based)
+	Index  int    `json:"index"`            // for inserts: the position (0 = top)
+	Name   string `json:"name"`             // header field name
+	Value  string `json:"value,omitempty"`  // the value, without the leading space
 }
 
 // End finishes the transaction and returns the header edits, deletions
@@ -274,6 +286,9 @@ func (s *Session) End() []HeaderChange {
 		changes = append(changes, HeaderChange{Name: "Authentication-Results", Value: s.authResults()})
 	}
 	s.log.Info("message", s.summary()...)
+	if s.report != nil {
+		s.report.Headers = changes
+	}
 	return changes
 }
 

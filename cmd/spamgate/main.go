@@ -2,6 +2,7 @@
 //
 //	spamgate serve [-config FILE]      run the milter (built-in defaults without -config)
 //	spamgate check-config -config FILE validate a configuration and print the result
+//	spamgate explain -client IP -to ADDR …  what a transaction would meet, check by check
 //
 // See README.md for the Postfix settings.
 package main
@@ -23,6 +24,11 @@ commands:
                                (listen inet:127.0.0.1:8891)
   check-config -config FILE    validate a configuration file and print the
                                effective configuration
+  explain -client IP -to ADDR [-from ADDR] [-helo NAME] [-tls TLSv1.3:256]
+          [-auth USER] [-message FILE] [-config FILE] [-json]
+                               run one transaction through the same checks as
+                               serve and print what each check found and what
+                               each recipient would be told
   version                      print the version
 
 Run "spamgate COMMAND -h" for the flags of a command.
@@ -39,6 +45,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		return serve(args[1:], stderr)
+	case "explain":
+		return explain(args[1:], stdout, stderr)
 	case "check-config":
 		return checkConfig(args[1:], stdout, stderr)
 	case "version":

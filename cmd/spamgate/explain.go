@@ -1,0 +1,232 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"net/textproto"
+	"os"
+	"strconv"
+	"strings"
+
+	"spamgate/config"
+	"spamgate/daemon"
+	"spamgate/engine"
+)
+
+// listFlag collects a repeatable flag (-to a -to b).
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+// explainArgs is one transaction described on the command line.
+type explainArgs struct {
+	config, client, helo, tls, auth, from, message string
+	to                                             listFlag
+	json                                           bool
+}
+
+// explain runs one transaction through the same engine serve uses, with
+// live DNS (or the configured nameservers), and prints what every check
+// found and what every recipient would be told.
+func explain(args []string, stdout, stderr io.Writer) int {
+	var a explainArgs
+	fs := flag.NewFlagSet("explain", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&a.config, "config", "", "configuration file (TOML); built-in defaults when empty")
+	fs.StringVar(&a.client, "client", "", "client IP address (required)")
+	fs.StringVar(&a.helo, "helo", "", "HELO/EHLO name")
+	fs.StringVar(&a.tls, "tls", "", "TLS of the session as VERSION[:BITS[:CIPHER]], e.g. TLSv1.3:256; empty for cleartext")
+	fs.StringVar(&a.auth, "auth", "", "SASL login name (makes the session outbound)")
+	fs.StringVar(&a.from, "from", "", "envelope sender; empty for the null sender")
+	fs.Var(&a.to, "to", "envelope recipient (repeat for several)")
+	fs.StringVar(&a.message, "message", "", "message file whose header is passed as Postfix would")
+	fs.BoolVar(&a.json, "json", false, "print JSON")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	rep, err := runExplain(a)
+	if err != nil {
+		fmt.Fprintln(stderr, "explain:", err)
+		return 1
+	}
+	if a.json {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(rep)
+		return 0
+	}
+	printReport(stdout, rep)
+	return 0
+}
+
+func runExplain(a explainArgs) (*engine.Report, error) {
+	ip, err := netip.ParseAddr(a.client)
+	if err != nil {
+		return nil, errors.New("-client: want an IP address")
+	}
+	if len(a.to) == 0 {
+		return nil, errors.New("-to: at least one recipient")
+	}
+	cfg := config.Default()
+	if a.config != "" {
+		if cfg, err = config.Load(a.config); err != nil {
+			return nil, err
+		}
+	}
+	macros, err := tlsMacros(a.tls)
+	if err != nil {
+		return nil, err
+	}
+	if a.auth != "" {
+		macros["{auth_authen}"] = a.auth
+	}
+	headers, err := readHeader(a.message)
+	if err != nil {
+		return nil, err
+	}
+	// Logs go to stderr only when something is wrong: the report is the output.
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	eng, _, err := daemon.NewEngine(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*cfg.Milter.CheckTimeout.Duration)
+	defer cancel()
+	if bl := eng.DNSBL(); bl != nil {
+		bl.CheckHealth(ctx) // serve has done this before its first session
+	}
+	rep := &engine.Report{}
+	s := eng.NewSession(ctx, "explain")
+	defer s.Close()
+	s.Record(rep)
+	s.Macros(macros)
+	s.Connect(engine.Client{Addr: ip, Hostname: "unknown"})
+	s.Helo(a.helo)
+	s.Mail(a.from)
+	accepted := 0
+	for _, rcpt := range a.to {
+		if s.Rcpt(rcpt) == nil {
+			accepted++
+		}
+	}
+	if accepted > 0 {
+		for _, h := range headers {
+			s.Header(h[0], h[1])
+		}
+		s.End()
+	}
+	return rep, nil
+}
+
+// tlsMacros turns "TLSv1.3:256:TLS_AES_256_GCM_SHA384" into Postfix's macros.
+func tlsMacros(spec string) (map[string]string, error) {
+	m := map[string]string{}
+	if spec == "" {
+		return m, nil
+	}
+	parts := strings.SplitN(spec, ":", 3)
+	m["{tls_version}"] = parts[0]
+	if len(parts) > 1 {
+		if _, err := strconv.Atoi(parts[1]); err != nil {
+			return nil, fmt.Errorf("-tls %q: bits must be a number", spec)
+		}
+		m["{cipher_bits}"] = parts[1]
+	}
+	if len(parts) > 2 {
+		m["{cipher}"] = parts[2]
+	}
+	return m, nil
+}
+
+// readHeader reads the header fields of a message file, values with their
+// leading space as Postfix sends them to spamgate.
+func readHeader(path string) ([][2]string, error) {
+	if path == "" {
+		return [][2]string{{"Subject", " explain"}}, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("-message: %w", err)
+	}
+	defer f.Close()
+	r := textproto.NewReader(bufio.NewReader(io.LimitReader(f, 1<<20)))
+	var out [][2]string
+	for {
+		line, err := r.ReadContinuedLineBytes()
+		if err != nil && !errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("-message %s: %w", path, err)
+		}
+		if len(line) == 0 {
+			return out, nil
+		}
+		name, value, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			return nil, fmt.Errorf("-message %s: header line without a colon: %q", path, line)
+		}
+		out = append(out, [2]string{string(name), string(value)})
+	}
+}
+
+func printReport(w io.Writer, r *engine.Report) {
+	tls := "cleartext"
+	if r.TLS.Version != "" {
+		tls = fmt.Sprintf("%s, %d-bit %s", r.TLS.Version, r.TLS.Bits, r.TLS.Cipher)
+	}
+	fmt.Fprintf(w, "client %s, HELO %q, %s, MAIL FROM <%s>\n", r.Client.Addr, r.Helo, tls, r.Sender)
+	if r.Outbound {
+		fmt.Fprintln(w, "  outbound (internal network or SASL-authenticated): inbound checks skipped")
+	}
+	if r.DNSBL != nil {
+		fmt.Fprintf(w, "  dnsbl          score %g\n", r.DNSBL.Score)
+		for _, z := range r.DNSBL.Zones {
+			fmt.Fprintf(w, "                 %-20s %-10s weight %g", z.Zone, z.Status, z.Weight)
+			if len(z.Answers) > 0 {
+				fmt.Fprintf(w, " answers %v", z.Answers)
+			}
+			if z.Err != nil {
+				fmt.Fprintf(w, " (%v)", z.Err)
+			}
+			fmt.Fprintln(w)
+		}
+	}
+	if d := r.SenderDomain; d != nil {
+		fmt.Fprintf(w, "  sender_domain  %s: %s (%s)\n", d.Domain, d.Status, d.Detail)
+	}
+	if o := r.SPF; o != nil {
+		fmt.Fprintf(w, "  spf            %s for %s %s (matched %s)", o.Result, o.Identity, o.Domain, o.Mechanism)
+		if o.Reason != "" {
+			fmt.Fprintf(w, ": %s", o.Reason)
+		}
+		fmt.Fprintln(w)
+	}
+	for _, rc := range r.Recipients {
+		if rc.Reply == nil {
+			fmt.Fprintf(w, "RCPT <%s>: accepted\n", rc.Rcpt)
+		} else {
+			fmt.Fprintf(w, "RCPT <%s>: %s\n", rc.Rcpt, rc.Reply)
+		}
+		for _, v := range rc.Verdicts {
+			mark := "ok     "
+			if v.Reply != nil {
+				mark = "REFUSES"
+			}
+			fmt.Fprintf(w, "  %s %-14s %s\n", mark, v.Check, v.Reason)
+		}
+	}
+	for _, h := range r.Headers {
+		if h.Delete {
+			fmt.Fprintf(w, "header: delete %s #%d (forged: carries our authserv-id)\n", h.Name, h.Index)
+		} else {
+			fmt.Fprintf(w, "header: add %s: %s\n", h.Name, strings.ReplaceAll(h.Value, "\r\n", "\n    "))
+		}
+	}
+}
