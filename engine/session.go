@@ -234,8 +234,13 @@ func (s *Session) decideEnvelope() {
 func (s *Session) logDNSBL(r dnsbl.Result) {
 	for _, z := range r.Zones {
 		level := slog.LevelDebug
-		if z.Status == dnsbl.Listed || z.Status == dnsbl.Blocked {
+		switch z.Status {
+		case dnsbl.Listed:
 			level = slog.LevelInfo
+		case dnsbl.Blocked:
+			// "Query blocked" or an answer outside 127/8: never a listing,
+			// but the admin must learn that the list refuses to answer.
+			level = slog.LevelWarn
 		}
 		attrs := s.attrs(slog.String("zone", z.Zone), slog.String("status", z.Status.String()), slog.Float64("weight", z.Weight))
 		if z.Err != nil {
