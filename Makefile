@@ -30,7 +30,7 @@ bench:
 
 # A short run of every fuzz target (go test runs their seed corpora in `make test`).
 fuzz:
-	for p in ./authres ./config ./dnsbl ./spf ./dnsx; do \
+	for p in ./authres ./config ./dnsbl ./spf ./dnsx ./policy; do \
 		for f in $$($(GO) test -list 'Fuzz.*' $$p | grep ^Fuzz); do \
 			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 20s $$p || exit 1; \
 		done; \

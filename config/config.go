@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,9 +26,13 @@ type Config struct {
 	DNSBL        DNSBL        `toml:"dnsbl"`
 	SenderDomain SenderDomain `toml:"sender_domain"`
 	SPF          SPF          `toml:"spf"`
+	Policy       Policy       `toml:"policy"`
+	TLSPolicyMap TLSPolicyMap `toml:"tls_policy_map"`
 
 	// File is the path the configuration was read from ("" for defaults).
 	File string `toml:"-"`
+	// ruleLines holds the line of each [[policy.rule]] entry, for explain.
+	ruleLines []int
 }
 
 // Milter configures the milter listener and what every check shares.
@@ -136,6 +141,8 @@ func Default() *Config {
 		DNSBL:        DNSBL{Enabled: true, Threshold: 1, HealthInterval: Duration{10 * time.Minute}},
 		SenderDomain: SenderDomain{Enabled: true},
 		SPF:          SPF{Enabled: true},
+		Policy:       defaultPolicy(),
+		TLSPolicyMap: defaultTLSPolicyMap(),
 	}
 }
 
@@ -157,13 +164,17 @@ func Parse(name string, data []byte) (*Config, error) {
 	if err := dec.Decode(cfg); err != nil {
 		return nil, decodeError(name, err)
 	}
+	lines := keyLines(data)
 	if errs := cfg.validate(); len(errs) > 0 {
-		lines := keyLines(data)
 		for i := range errs {
 			errs[i].File = name
 			errs[i].Line = lines.find(errs[i].Key)
 		}
 		return nil, errs
+	}
+	cfg.ruleLines = make([]int, len(cfg.Policy.Rules))
+	for i := range cfg.ruleLines {
+		cfg.ruleLines[i] = lines.find("policy.rule#" + strconv.Itoa(i))
 	}
 	return cfg, nil
 }

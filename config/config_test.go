@@ -54,8 +54,8 @@ func TestParseErrorsNameLineAndKey(t *testing.T) {
 		{"bad listen", "[milter]\n\nlisten = \"tcp:1.2.3.4\"\n", "f.toml:3: milter.listen"},
 		{"bad nameserver", "[dns]\nnameservers = [\"localhost\"]\n", "f.toml:2: dns.nameservers"},
 		{"bad network", "[milter]\ninternal_networks = [\"10.0.0.0/33\"]\n", "f.toml:2: milter.internal_networks"},
-		{"second zone bad", "[dnsbl]\n[[dnsbl.zone]]\nname = \"a.example\"\nweight = 1\n[[dnsbl.zone]]\nname = \"\"\nweight = 1\n", "f.toml:6: dnsbl.zone#1.name"},
-		{"duplicate zone", "[dnsbl]\n[[dnsbl.zone]]\nname = \"a.example\"\n[[dnsbl.zone]]\nname = \"A.example.\"\n", "f.toml:5: dnsbl.zone#1.name"},
+		{"second zone bad", "[dnsbl]\n[[dnsbl.zone]]\nname = \"a.example\"\nweight = 1\n[[dnsbl.zone]]\nname = \"\"\nweight = 1\n", "f.toml:6: dnsbl.zone[2].name"},
+		{"duplicate zone", "[dnsbl]\n[[dnsbl.zone]]\nname = \"a.example\"\n[[dnsbl.zone]]\nname = \"A.example.\"\n", "f.toml:5: dnsbl.zone[2].name"},
 		{"socket mode", "[milter]\nsocket_mode = \"rw\"\n", "f.toml:2: milter.socket_mode"},
 		{"authserv id", "[milter]\nauthserv_id = \"mx example\"\n", "f.toml:2: milter.authserv_id"},
 	}

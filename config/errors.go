@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -21,7 +22,7 @@ func (e *Error) Error() string {
 	}
 	b.WriteString(": ")
 	if e.Key != "" {
-		b.WriteString(e.Key)
+		b.WriteString(displayKey(e.Key))
 		b.WriteString(": ")
 	}
 	b.WriteString(e.Msg)
@@ -37,4 +38,22 @@ func (es Errors) Error() string {
 		parts[i] = e.Error()
 	}
 	return strings.Join(parts, "\n")
+}
+
+// displayKey writes the N-th (0-based) entry of an array table, kept as
+// "policy.rule#N" internally, the way admins count: "policy.rule[N+1]".
+func displayKey(key string) string {
+	i := strings.IndexByte(key, '#')
+	if i < 0 {
+		return key
+	}
+	j := i + 1
+	for j < len(key) && key[j] >= '0' && key[j] <= '9' {
+		j++
+	}
+	n, err := strconv.Atoi(key[i+1 : j])
+	if err != nil {
+		return key
+	}
+	return key[:i] + "[" + strconv.Itoa(n+1) + "]" + displayKey(key[j:])
 }

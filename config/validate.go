@@ -46,6 +46,7 @@ func (c *Config) validate() Errors {
 	}
 	positive(bad, "dns.timeout", c.DNS.Timeout, time.Minute)
 	c.validateDNSBL(bad)
+	c.validatePolicy(bad)
 	return errs
 }
 
@@ -59,7 +60,7 @@ func (c *Config) validateDNSBL(bad func(key, format string, args ...any)) {
 		key := fmt.Sprintf("dnsbl.zone#%d", i)
 		name := strings.ToLower(strings.TrimSuffix(z.Name, "."))
 		if name == "" || strings.ContainsAny(name, " \t;") {
-			bad(key+".name", "zone %d: %q is not a DNS zone name", i+1, z.Name)
+			bad(key+".name", "%q is not a DNS zone name", z.Name)
 		}
 		if seen[name] {
 			bad(key+".name", "zone %q is listed twice", z.Name)

@@ -19,6 +19,7 @@ import (
 	"spamgate/dnsx"
 	"spamgate/engine"
 	"spamgate/milter"
+	"spamgate/policy"
 )
 
 // Daemon is a running spamgate.
@@ -39,6 +40,11 @@ type Daemon struct {
 
 	stopOnce sync.Once
 	stopErr  error
+
+	stopWatch context.CancelFunc // stops the table-file watcher of the configuration in force
+
+	tlsMap     *tlsPolicyMap // nil unless [tls_policy_map] enabled
+	mtastsPort int           // tests only: the HTTPS port of MTA-STS policy hosts
 }
 
 // Start builds everything from cfg and starts serving. level, when not nil,
@@ -64,6 +70,11 @@ func Start(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Daemon,
 	d.ln = ln
 	d.srv = milter.NewServer(milter.Options{Engine: d.engine.Load, Log: log, IdleTimeout: cfg.Milter.IdleTimeout.Duration})
 	go func() { d.served <- d.srv.Serve(ln) }()
+	if err := d.startTLSPolicyMap(cfg); err != nil {
+		d.Shutdown(context.Background())
+		return nil, err
+	}
+	d.watchTables(cfg)
 	log.Info("spamgate started", "listen", cfg.Milter.Listen, "addr", ln.Addr().String(), "config", cfg.File,
 		"authserv_id", cfg.Milter.AuthservID)
 	return d, nil
@@ -76,7 +87,7 @@ func NewEngine(cfg *config.Config, log *slog.Logger) (*engine.Engine, *dnsx.Reso
 	if err != nil {
 		return nil, nil, err
 	}
-	eng, err := engine.New(cfg, res, log)
+	eng, err := engine.New(cfg, res, log, nil)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -121,6 +132,9 @@ func (d *Daemon) Reload() error {
 	if cfg.Milter.Listen != d.cfg.Milter.Listen || cfg.Milter.SocketMode != d.cfg.Milter.SocketMode {
 		d.log.Warn("milter listen address or socket mode changed: takes effect after a restart")
 	}
+	if !reflect.DeepEqual(cfg.TLSPolicyMap, d.cfg.TLSPolicyMap) {
+		d.log.Warn("[tls_policy_map] changed: its listener and MTA-STS settings take effect after a restart; its nexthop entries now")
+	}
 	res := d.resolver
 	if !reflect.DeepEqual(cfg.DNS, d.cfg.DNS) {
 		if res, err = newResolver(cfg.DNS); err != nil {
@@ -128,7 +142,7 @@ func (d *Daemon) Reload() error {
 			return err
 		}
 	}
-	eng, err := engine.New(cfg, res, d.log)
+	eng, err := engine.New(cfg, res, d.log, d.engine.Load())
 	if err != nil {
 		d.log.Error("reload failed, keeping the configuration in force", "error", err)
 		return err
@@ -137,6 +151,7 @@ func (d *Daemon) Reload() error {
 	old := d.engine.Swap(eng)
 	old.Close()
 	d.cfg, d.resolver = cfg, res
+	d.watchTables(cfg)
 	if d.level != nil {
 		d.level.Set(ParseLevel(cfg.Log.Level))
 	}
@@ -144,11 +159,34 @@ func (d *Daemon) Reload() error {
 	return nil
 }
 
+// watchTables reloads when a policy table file changes: hosting panels
+// rewrite them, and the change must take effect without a restart. The
+// reload is the same as SIGHUP's, so a broken table keeps the old policy.
+func (d *Daemon) watchTables(cfg *config.Config) {
+	if d.stopWatch != nil {
+		d.stopWatch()
+	}
+	ctx, cancel := context.WithCancel(d.ctx)
+	d.stopWatch = cancel
+	if len(cfg.Policy.Tables) == 0 {
+		return
+	}
+	go policy.Watch(ctx, cfg.Policy.Tables, cfg.Policy.WatchInterval.Duration, func() {
+		d.log.Info("policy table changed, reloading", "tables", cfg.Policy.Tables)
+		_ = d.Reload() // logged; a broken table keeps the policy in force
+	})
+}
+
 // Shutdown stops accepting and drains sessions until ctx ends. Calls after
 // the first return the first one's result.
 func (d *Daemon) Shutdown(ctx context.Context) error {
 	d.stopOnce.Do(func() {
 		err := d.srv.Shutdown(ctx)
+		if d.tlsMap != nil {
+			if merr := d.tlsMap.shutdown(ctx); err == nil {
+				err = merr
+			}
+		}
 		d.engine.Load().Close()
 		d.cancel()
 		if serr := <-d.served; serr != nil && err == nil {

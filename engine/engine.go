@@ -9,11 +9,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"reflect"
 	"time"
 
 	"spamgate/checks"
 	"spamgate/config"
 	"spamgate/dnsbl"
+	"spamgate/policy"
 	"spamgate/spf"
 )
 
@@ -31,14 +33,21 @@ type Engine struct {
 	log      *slog.Logger
 	resolver Resolver
 	dnsbl    *dnsbl.Checker // nil when disabled or without zones
+	policy   *policy.Policy
+	exempt   tlsExempt
 	internal []netip.Prefix
 	spf      checks.SPFPolicy
 	timeout  time.Duration
-	stop     context.CancelFunc
+
+	stop       context.CancelFunc // stops the DNSBL monitor
+	monitoring bool               // the monitor runs (started here or taken over)
 }
 
-// New builds an Engine. The resolver may be shared with other Engines.
-func New(cfg *config.Config, r Resolver, log *slog.Logger) (*Engine, error) {
+// New builds an Engine. The resolver may be shared with other Engines. When
+// prev (the engine in force, or nil) has the same DNSBL configuration, its
+// checker is taken over with the health it has learnt: a reload must not
+// make every zone "unknown" (and so unused) again.
+func New(cfg *config.Config, r Resolver, log *slog.Logger, prev *Engine) (*Engine, error) {
 	internal, err := config.ParsePrefixes(cfg.Milter.InternalNetworks)
 	if err != nil {
 		return nil, fmt.Errorf("internal_networks: %w", err)
@@ -52,6 +61,17 @@ func New(cfg *config.Config, r Resolver, log *slog.Logger) (*Engine, error) {
 		timeout:  cfg.Milter.CheckTimeout.Duration,
 		stop:     func() {},
 	}
+	if e.policy, _, err = loadPolicy(cfg, log); err != nil {
+		return nil, err
+	}
+	if e.exempt, err = newTLSExempt(cfg.Policy); err != nil {
+		return nil, err
+	}
+	if prev != nil && prev.dnsbl != nil && prev.resolver == r && reflect.DeepEqual(prev.cfg.DNSBL, cfg.DNSBL) {
+		e.dnsbl, e.stop, e.monitoring = prev.dnsbl, prev.stop, prev.monitoring
+		prev.stop = func() {}
+		return e, nil
+	}
 	if cfg.DNSBL.Enabled && len(cfg.DNSBL.Zones) > 0 {
 		zones := make([]dnsbl.ZoneConfig, len(cfg.DNSBL.Zones))
 		for i, z := range cfg.DNSBL.Zones {
@@ -64,12 +84,15 @@ func New(cfg *config.Config, r Resolver, log *slog.Logger) (*Engine, error) {
 	return e, nil
 }
 
-// Start begins the background work of the Engine (DNSBL health checks).
+// Start begins the background work of the Engine (DNSBL health checks),
+// unless it took that over from the previous engine.
 func (e *Engine) Start(ctx context.Context) {
-	ctx, e.stop = context.WithCancel(ctx)
-	if e.dnsbl != nil {
-		go e.dnsbl.Monitor(ctx, e.cfg.DNSBL.HealthInterval.Duration)
+	if e.dnsbl == nil || e.monitoring {
+		return
 	}
+	ctx, e.stop = context.WithCancel(ctx)
+	e.monitoring = true
+	go e.dnsbl.Monitor(ctx, e.cfg.DNSBL.HealthInterval.Duration)
 }
 
 // Close stops the background work. Sessions still using the Engine go on.
@@ -94,3 +117,6 @@ func (e *Engine) isInternal(a netip.Addr) bool {
 	}
 	return false
 }
+
+// Policy returns the per-recipient policy in force.
+func (e *Engine) Policy() *policy.Policy { return e.policy }

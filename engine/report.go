@@ -28,6 +28,7 @@ type Report struct {
 // RcptReport is the decision about one recipient.
 type RcptReport struct {
 	Rcpt     string           `json:"rcpt"`
+	Rule     string           `json:"rule,omitempty"` // FILE:LINE of the policy rule that applied
 	Verdicts []checks.Verdict `json:"verdicts"`
 	Reply    *checks.Reply    `json:"reply,omitempty"` // nil: accepted
 }
@@ -41,12 +42,12 @@ func (s *Session) recordEnvelope() {
 		return
 	}
 	r.Client, r.Helo, r.TLS, r.Sender, r.Outbound = s.client, s.helo, s.tls, m.sender, m.outbound
-	r.SPF = m.spfOut
+	r.DNSBL, r.SenderDomain, r.SPF = m.dnsblRes, m.senderRes, m.spfOut
 }
 
-func (s *Session) recordRcpt(rcpt string, verdicts []checks.Verdict, reply *checks.Reply) {
+func (s *Session) recordRcpt(rcpt, rule string, verdicts []checks.Verdict, reply *checks.Reply) {
 	if s.report == nil {
 		return
 	}
-	s.report.Recipients = append(s.report.Recipients, RcptReport{Rcpt: rcpt, Verdicts: verdicts, Reply: reply})
+	s.report.Recipients = append(s.report.Recipients, RcptReport{Rcpt: rcpt, Rule: rule, Verdicts: verdicts, Reply: reply})
 }

@@ -10,6 +10,7 @@ import (
 	"spamgate/authres"
 	"spamgate/checks"
 	"spamgate/dnsbl"
+	"spamgate/policy"
 	"spamgate/spf"
 )
 
@@ -58,11 +59,13 @@ type message struct {
 	senderDomain *future[checks.SenderDomainResult]
 	spf          *future[spf.Outcome]
 
-	// The envelope checks do not depend on the recipient; they are waited for
-	// once, at the first RCPT, and their verdicts reused for the others.
-	decided  bool
-	verdicts []checks.Verdict
-	spfOut   *spf.Outcome
+	// The envelope lookups do not depend on the recipient; they are waited
+	// for once, at the first RCPT that needs them. Each recipient's verdicts
+	// are then decided from these results under that recipient's policy.
+	waited    bool
+	dnsblRes  *dnsbl.Result
+	senderRes *checks.SenderDomainResult
+	spfOut    *spf.Outcome
 
 	accepted, refused int
 	arSeen            int   // Authentication-Results fields seen so far
@@ -168,65 +171,124 @@ func (s *Session) receiver() string {
 }
 
 // Rcpt decides one recipient: nil accepts it, a Reply refuses it. Only this
-// recipient is affected; the others of the transaction go on.
+// recipient is affected; the others of the transaction go on. The
+// recipient's policy rule is found first: a TLS requirement is decided
+// without waiting for any lookup, then the envelope checks under the
+// rule's thresholds, unless the rule skips them.
 func (s *Session) Rcpt(rcpt string) *checks.Reply {
 	m := s.msg
 	if m == nil { // RCPT without MAIL cannot come from Postfix; be safe.
 		s.Mail("")
 		m = s.msg
 	}
-	if m.outbound {
-		m.accepted++
-		s.recordEnvelope()
-		s.recordRcpt(rcpt, nil, nil)
-		return nil
+	var set policy.Settings
+	source := ""
+	if rule := s.e.policy.Lookup(rcpt, m.sender, s.client.Addr); rule != nil {
+		set, source = rule.Settings, rule.Source
 	}
-	s.decideEnvelope()
-	for _, v := range m.verdicts {
+	verdicts := s.verdicts(rcpt, set)
+	var reply *checks.Reply
+	for _, v := range verdicts {
 		if v.Reply != nil {
-			m.refused++
-			s.log.Info("recipient refused", s.attrs(slog.String("rcpt", rcpt),
-				slog.String("check", v.Check), slog.String("reply", v.Reply.String()), slog.String("reason", v.Reason))...)
-			s.recordRcpt(rcpt, m.verdicts, v.Reply)
-			return v.Reply
+			reply = v.Reply
+			s.logRefusal(rcpt, v, source)
+			break
 		}
 	}
-	m.accepted++
-	s.log.Debug("recipient accepted", s.attrs(slog.String("rcpt", rcpt))...)
-	s.recordRcpt(rcpt, m.verdicts, nil)
-	return nil
+	if reply == nil {
+		m.accepted++
+		s.log.Debug("recipient accepted", s.attrs(slog.String("rcpt", rcpt), slog.String("rule", source))...)
+	} else {
+		m.refused++
+	}
+	s.recordRcpt(rcpt, source, verdicts, reply)
+	return reply
 }
 
-// decideEnvelope waits for the client and sender lookups, in the order
-// Postfix's own restrictions would apply them: client, then sender.
-func (s *Session) decideEnvelope() {
+// verdicts runs the checks for one recipient in order, stopping at the
+// first refusal.
+func (s *Session) verdicts(rcpt string, set policy.Settings) []checks.Verdict {
 	m := s.msg
-	if m.decided {
+	if m.outbound {
+		s.recordEnvelope()
+		return nil // trusted: neither the TLS requirement nor the spam checks apply
+	}
+	var out []checks.Verdict
+	if !s.e.exempt.match(s.client.Addr, m.sender) {
+		v := checks.DecideTLS(rcpt, set, s.tlsFacts())
+		if out = append(out, v); v.Reply != nil {
+			return out
+		}
+	}
+	if set.Skip != nil && *set.Skip {
+		return append(out, checks.Verdict{Check: "policy", Reason: "skip: spam checks off for this recipient"})
+	}
+	s.waitEnvelope()
+	if m.dnsblRes != nil {
+		threshold := s.e.cfg.DNSBL.Threshold
+		if set.DNSBLThreshold != nil {
+			threshold = *set.DNSBLThreshold
+		}
+		v := checks.DecideDNSBL(*m.dnsblRes, s.client.Addr, threshold)
+		if out = append(out, v); v.Reply != nil {
+			return out
+		}
+	}
+	if m.senderRes != nil {
+		v := m.senderRes.Decide()
+		if out = append(out, v); v.Reply != nil {
+			return out
+		}
+	}
+	if m.spfOut != nil {
+		p := s.e.spf
+		if set.SPFRejectFail != nil {
+			p.RejectFail = *set.SPFRejectFail
+		}
+		out = append(out, checks.DecideSPF(*m.spfOut, p))
+	}
+	return out
+}
+
+func (s *Session) tlsFacts() policy.TLSFacts {
+	return policy.TLSFacts{Version: s.tls.Version, Cipher: s.tls.Cipher, Bits: s.tls.Bits}
+}
+
+func (s *Session) logRefusal(rcpt string, v checks.Verdict, source string) {
+	attrs := []slog.Attr{slog.String("rcpt", rcpt), slog.String("check", v.Check),
+		slog.String("reply", v.Reply.String()), slog.String("reason", v.Reason)}
+	if source != "" {
+		attrs = append(attrs, slog.String("rule", source))
+	}
+	if v.Check == "tls" {
+		attrs = append(attrs, slog.String("tls_version", s.tls.Version), slog.String("cipher", s.tls.Cipher),
+			slog.Int("cipher_bits", s.tls.Bits))
+	}
+	s.log.Info("recipient refused", s.attrs(attrs...)...)
+}
+
+// waitEnvelope waits, once per message, for the client and sender lookups.
+func (s *Session) waitEnvelope() {
+	m := s.msg
+	if m.waited {
 		return
 	}
-	m.decided = true
+	m.waited = true
 	defer s.recordEnvelope()
 	if s.dnsbl != nil {
 		if r, ok := s.dnsbl.wait(m.ctx); ok {
-			m.verdicts = append(m.verdicts, checks.DecideDNSBL(r, s.client.Addr, s.e.cfg.DNSBL.Threshold))
+			m.dnsblRes = &r
 			s.logDNSBL(r)
-			if s.report != nil {
-				s.report.DNSBL = &r
-			}
 		}
 	}
 	if m.senderDomain != nil {
 		if r, ok := m.senderDomain.wait(m.ctx); ok {
-			m.verdicts = append(m.verdicts, r.Decide())
-			if s.report != nil {
-				s.report.SenderDomain = &r
-			}
+			m.senderRes = &r
 		}
 	}
 	if m.spf != nil {
 		if o, ok := m.spf.wait(m.ctx); ok {
 			m.spfOut = &o
-			m.verdicts = append(m.verdicts, checks.DecideSPF(o, s.e.spf))
 		}
 	}
 }
@@ -287,7 +349,7 @@ func (s *Session) End() []HeaderChange {
 		s.log.Warn("removed forged Authentication-Results", s.attrs(slog.Int("count", len(m.forged)))...)
 	}
 	if !m.outbound {
-		s.decideEnvelope()
+		s.waitEnvelope()
 		changes = append(changes, HeaderChange{Name: "Authentication-Results", Value: s.authResults()})
 	}
 	s.log.Info("message", s.summary()...)

@@ -214,6 +214,11 @@ func printReport(w io.Writer, r *engine.Report) {
 		} else {
 			fmt.Fprintf(w, "RCPT <%s>: %s\n", rc.Rcpt, rc.Reply)
 		}
+		if rc.Rule != "" {
+			fmt.Fprintf(w, "  policy rule    %s\n", rc.Rule)
+		} else {
+			fmt.Fprintf(w, "  policy rule    none (global settings)\n")
+		}
 		for _, v := range rc.Verdicts {
 			mark := "ok     "
 			if v.Reply != nil {

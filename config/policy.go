@@ -1,0 +1,132 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+
+	"spamgate/policy"
+)
+
+// Policy is the [policy] table: per-recipient rules and where they come from.
+type Policy struct {
+	// Tables are Postfix-style table files ("key  setting=value,…"), for
+	// hosting panels that generate thousands of entries. They are read after
+	// the [[policy.rule]] entries of this file.
+	Tables []string `toml:"tables"`
+	// WatchInterval is how often the table files are checked for changes;
+	// a change reloads the policy without a restart.
+	WatchInterval Duration `toml:"watch_interval"`
+	// TLSExemptNetworks and TLSExemptSenders are trusted relays whose
+	// cleartext deliveries are not refused by require_tls (off by default).
+	TLSExemptNetworks []string     `toml:"tls_exempt_networks"`
+	TLSExemptSenders  []string     `toml:"tls_exempt_senders"`
+	Rules             []PolicyRule `toml:"rule"`
+}
+
+// PolicyRule is one [[policy.rule]] entry.
+type PolicyRule struct {
+	// Recipient is "user@example.org", "example.org", ".example.org"
+	// (subdomains) or "*" (every recipient).
+	Recipient string `toml:"recipient"`
+	// Sender and ClientNetwork are optional conditions.
+	Sender        string `toml:"sender,omitempty"`
+	ClientNetwork string `toml:"client_network,omitempty"`
+	policy.Settings
+}
+
+// TLSPolicyMap is the [tls_policy_map] table: the socketmap service that
+// answers Postfix's smtp_tls_policy_maps from the same policy.
+type TLSPolicyMap struct {
+	Enabled bool `toml:"enabled"`
+	// Listen is "inet:HOST:PORT" or "unix:PATH"; main.cf then says
+	// smtp_tls_policy_maps = socketmap:inet:127.0.0.1:8892:tlspolicy
+	Listen string `toml:"listen"`
+	// MapName is the name Postfix asks for (the last part of the socketmap: entry).
+	MapName string `toml:"map_name"`
+	// MTASTS answers from the next hop's MTA-STS policy (RFC 8461) when no
+	// rule of ours names the domain.
+	MTASTS bool `toml:"mta_sts"`
+	// MTASTSCAFile is a PEM bundle to verify MTA-STS policy servers with
+	// instead of the system's roots.
+	MTASTSCAFile string `toml:"mta_sts_ca_file"`
+	// Nexthop holds policies for relayhost-style destinations that are not
+	// domains, e.g. "[smarthost.example.net]:587".
+	Nexthop []NexthopPolicy `toml:"nexthop"`
+}
+
+// NexthopPolicy is one [[tls_policy_map.nexthop]] entry.
+type NexthopPolicy struct {
+	Nexthop string `toml:"nexthop"`
+	Policy  string `toml:"policy"`
+}
+
+func defaultPolicy() Policy {
+	return Policy{WatchInterval: Duration{5 * time.Second}}
+}
+
+func defaultTLSPolicyMap() TLSPolicyMap {
+	return TLSPolicyMap{Listen: "inet:127.0.0.1:8892", MapName: "tlspolicy"}
+}
+
+// PolicyRules turns the [[policy.rule]] entries into policy rules whose
+// Source names this file and the line of the entry.
+func (c *Config) PolicyRules() []policy.Rule {
+	out := make([]policy.Rule, 0, len(c.Policy.Rules))
+	for i, r := range c.Policy.Rules {
+		rule := policy.Rule{Recipient: r.Recipient, Sender: r.Sender, Settings: r.Settings,
+			Source: fmt.Sprintf("%s:%d", c.File, c.ruleLines[i])}
+		if r.ClientNetwork != "" {
+			rule.ClientNetwork, _ = parsePrefix(r.ClientNetwork) // validated
+		}
+		out = append(out, rule)
+	}
+	return out
+}
+
+func (c *Config) validatePolicy(bad func(key, format string, args ...any)) {
+	positive(bad, "policy.watch_interval", c.Policy.WatchInterval, time.Hour)
+	if _, err := ParsePrefixes(c.Policy.TLSExemptNetworks); err != nil {
+		bad("policy.tls_exempt_networks", "%v", err)
+	}
+	for i, r := range c.Policy.Rules {
+		key := fmt.Sprintf("policy.rule#%d", i)
+		if r.Recipient == "" {
+			bad(key+".recipient", "recipient is required (an address, a domain, .domain or *)")
+		}
+		if r.ClientNetwork != "" {
+			if _, err := parsePrefix(r.ClientNetwork); err != nil {
+				bad(key+".client_network", "%v", err)
+			}
+		}
+		if err := r.Settings.Validate(); err != nil {
+			bad(key, "%v", err)
+		}
+	}
+	m := c.TLSPolicyMap
+	if m.Enabled {
+		if _, _, err := ParseListen(m.Listen); err != nil {
+			bad("tls_policy_map.listen", "%v", err)
+		}
+		if m.MapName == "" {
+			bad("tls_policy_map.map_name", "must not be empty")
+		}
+	}
+	for i, n := range m.Nexthop {
+		key := fmt.Sprintf("tls_policy_map.nexthop#%d", i)
+		s := policy.Settings{OutboundTLS: n.Policy}
+		if n.Nexthop == "" || n.Policy == "" {
+			bad(key, "nexthop and policy are both required")
+		} else if err := s.Validate(); err != nil {
+			bad(key+".policy", "%v", err)
+		}
+	}
+}
+
+func parsePrefix(s string) (netip.Prefix, error) {
+	p, err := ParsePrefixes([]string{s})
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return p[0], nil
+}
