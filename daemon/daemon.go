@@ -135,8 +135,31 @@ func (d *Daemon) Reload() error {
 	if !reflect.DeepEqual(cfg.TLSPolicyMap, d.cfg.TLSPolicyMap) {
 		d.log.Warn("[tls_policy_map] changed: its listener and MTA-STS settings take effect after a restart; its nexthop entries now")
 	}
+	if err := d.apply(cfg); err != nil {
+		return err
+	}
+	d.log.Info("configuration reloaded", "config", cfg.File)
+	return nil
+}
+
+// reloadTables rebuilds the engine from the configuration in force when a
+// policy table changed: the configuration file is not read again (an admin
+// may be in the middle of editing it).
+func (d *Daemon) reloadTables() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.apply(d.cfg); err != nil {
+		return err
+	}
+	d.log.Info("policy tables reloaded", "tables", d.cfg.Policy.Tables, "rules", d.engine.Load().Policy().Len())
+	return nil
+}
+
+// apply builds a new engine for cfg and swaps it in; d.mu is held.
+func (d *Daemon) apply(cfg *config.Config) error {
 	res := d.resolver
 	if !reflect.DeepEqual(cfg.DNS, d.cfg.DNS) {
+		var err error
 		if res, err = newResolver(cfg.DNS); err != nil {
 			d.log.Error("reload failed, keeping the configuration in force", "error", err)
 			return err
@@ -150,12 +173,14 @@ func (d *Daemon) Reload() error {
 	eng.Start(d.ctx)
 	old := d.engine.Swap(eng)
 	old.Close()
+	watch := !reflect.DeepEqual(cfg.Policy.Tables, d.cfg.Policy.Tables) || cfg.Policy.WatchInterval != d.cfg.Policy.WatchInterval
 	d.cfg, d.resolver = cfg, res
-	d.watchTables(cfg)
+	if watch {
+		d.watchTables(cfg)
+	}
 	if d.level != nil {
 		d.level.Set(ParseLevel(cfg.Log.Level))
 	}
-	d.log.Info("configuration reloaded", "config", cfg.File)
 	return nil
 }
 
@@ -173,7 +198,7 @@ func (d *Daemon) watchTables(cfg *config.Config) {
 	}
 	go policy.Watch(ctx, cfg.Policy.Tables, cfg.Policy.WatchInterval.Duration, func() {
 		d.log.Info("policy table changed, reloading", "tables", cfg.Policy.Tables)
-		_ = d.Reload() // logged; a broken table keeps the policy in force
+		_ = d.reloadTables() // logged; a broken table keeps the policy in force
 	})
 }
 

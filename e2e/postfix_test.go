@@ -35,7 +35,7 @@ threshold = 2
 [[dnsbl.zone]]
 name = "bl.test"
 weight = 2
-`
+%s`
 
 // logBuffer collects spamgate's log lines for assertions.
 type logBuffer struct {
@@ -62,8 +62,9 @@ type world struct {
 }
 
 // setUp starts the DNS server, spamgate on listen ("" = TCP on a free
-// port), smtp-sink and Postfix, all on loopback.
-func setUp(t *testing.T, listen string) *world {
+// port) with extra configuration appended, smtp-sink and Postfix (offering
+// STARTTLS), all on loopback.
+func setUp(t *testing.T, listen, extra string) *world {
 	t.Helper()
 	z, err := dnstest.LoadZoneFile("../testdata/dns/integration.zone", "test.")
 	if err != nil {
@@ -73,7 +74,7 @@ func setUp(t *testing.T, listen string) *world {
 	if listen == "" {
 		listen = "inet:127.0.0.1:0"
 	}
-	cfg, err := config.Parse("e2e.toml", fmt.Appendf(nil, spamgateConfig, listen, dns.Addr))
+	cfg, err := config.Parse("e2e.toml", fmt.Appendf(nil, spamgateConfig, listen, dns.Addr, extra))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,6 +100,7 @@ func setUp(t *testing.T, listen string) *world {
 	pf := postfixtest.Start(t, postfixtest.Options{
 		Milter: milter,
 		Relay:  sink.Addr,
+		TLS:    true,
 		// The settings README.md recommends; nothing else about macros is
 		// needed because spamgate asks for its macros itself.
 		MainCF: map[string]string{
@@ -150,7 +152,7 @@ func TestPostfixEndToEnd(t *testing.T) {
 			if transport == "unix" {
 				listen = "unix:" + filepath.Join(postfixtest.SocketDir(t), "spamgate.sock")
 			}
-			w := setUp(t, listen)
+			w := setUp(t, listen, "")
 			t.Run("clean message arrives with our Authentication-Results", func(t *testing.T) { cleanMessage(t, w) })
 			t.Run("listed client is refused at RCPT", func(t *testing.T) { listedClient(t, w) })
 			t.Run("unknown sender domain is refused at RCPT", func(t *testing.T) { unknownSenderDomain(t, w) })

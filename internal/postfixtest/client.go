@@ -17,6 +17,9 @@ type Mail struct {
 	To       []string // envelope recipients
 	Data     []byte   // header and body; LF or CRLF line ends; Send does the dot-stuffing
 	StartTLS bool     // upgrade with STARTTLS (certificate not verified) and EHLO again
+	// MaxTLSVersion caps the TLS version the client offers (tls.VersionTLS12
+	// plays a client that cannot do TLS 1.3); 0 = Go's default.
+	MaxTLSVersion uint16
 }
 
 // Reply is one SMTP reply. Code is 0 for a command that was not sent.
@@ -124,6 +127,7 @@ func Send(ctx context.Context, addr string, m Mail) (Transcript, error) {
 		tc := tls.Client(conn, &tls.Config{
 			ServerName:         host,
 			InsecureSkipVerify: true, // the test server's certificate is self-signed and throwaway
+			MaxVersion:         m.MaxTLSVersion,
 		})
 		if err := tc.HandshakeContext(ctx); err != nil {
 			return tr, fmt.Errorf("TLS handshake with %s: %w", addr, err)
