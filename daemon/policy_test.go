@@ -137,3 +137,57 @@ func TestPolicyRuleSourceInLogs(t *testing.T) {
 		t.Fatal("not refused")
 	}
 }
+
+// Reloads swap the whole policy at once, between sessions: while a table
+// that names two domains together flips back and forth, no transaction sees
+// one domain's rule from the old policy and the other's from the new.
+func TestReloadUnderTrafficIsAtomic(t *testing.T) {
+	r, path := startPolicyRig(t, "")
+	both := "one.example  require_tls=yes\ntwo.example  require_tls=yes\n"
+	stop := make(chan struct{})
+	flipped := make(chan int)
+	go func() {
+		n := 0
+		defer func() { flipped <- n }()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			text := both
+			if n%2 == 1 {
+				text = "# nobody requires TLS\n"
+			}
+			os.WriteFile(path, []byte(text), 0o600)
+			if err := r.d.reloadTables(); err != nil {
+				t.Error(err)
+				return
+			}
+			n++
+		}
+	}()
+	var mixed, refused, accepted int
+	for i := 0; i < 300; i++ {
+		res := r.run(t, miltertest.Tx{ClientIP: "192.0.2.10", From: "user@good.test",
+			Rcpts: []string{"a@one.example", "b@two.example"}})
+		a, b := res.Refused("a@one.example") != "", res.Refused("b@two.example") != ""
+		switch {
+		case a != b:
+			mixed++
+		case a:
+			refused++
+		default:
+			accepted++
+		}
+	}
+	close(stop)
+	reloads := <-flipped
+	t.Logf("%d reloads; transactions: %d refused both, %d accepted both, %d mixed", reloads, refused, accepted, mixed)
+	if mixed > 0 {
+		t.Errorf("%d transactions saw half a policy", mixed)
+	}
+	if reloads < 10 {
+		t.Errorf("only %d reloads happened during the traffic", reloads)
+	}
+}

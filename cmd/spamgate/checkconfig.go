@@ -4,10 +4,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 
 	toml "github.com/pelletier/go-toml/v2"
 
 	"spamgate/config"
+	"spamgate/engine"
 )
 
 // checkConfig validates a file and prints the effective configuration
@@ -27,13 +29,23 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
+	// The policy with its table files, as serve would load it: errors name
+	// file and line; rules that can never match are warned about.
+	p, warnings, err := engine.LoadPolicy(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	for _, w := range warnings {
+		fmt.Fprintf(stderr, "warning: %s: %s\n", w.Source, w.Msg)
+	}
 	out, err := toml.Marshal(cfg)
 	if err != nil {
 		fmt.Fprintln(stderr, "print configuration:", err)
 		return 1
 	}
 	fmt.Fprintf(stdout, "# effective configuration of %s\n%s", nameOr(*path, "built-in defaults"), out)
-	fmt.Fprintln(stderr, "configuration OK")
+	fmt.Fprintf(stderr, "configuration OK (%d policy rules, %d warnings)\n", p.Len(), len(warnings))
 	return 0
 }
 
