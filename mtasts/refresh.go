@@ -46,8 +46,14 @@ func (c *Client) refresh(ctx context.Context, domain string) {
 	}
 }
 
-// Run calls Refresh every interval until ctx ends.
+// DefaultRunInterval is Run's interval when it is given none.
+const DefaultRunInterval = time.Hour
+
+// Run calls Refresh every interval (DefaultRunInterval if every <= 0) until ctx ends.
 func (c *Client) Run(ctx context.Context, every time.Duration) {
+	if every <= 0 {
+		every = DefaultRunInterval
+	}
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {

@@ -89,3 +89,14 @@ func TestRun(t *testing.T) {
 	cancel()
 	<-done
 }
+
+// Run without an interval uses the default one (and does not panic).
+func TestRunDefaultInterval(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, enforcePolicy, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.client.Run(ctx, 0); close(done) }()
+	cancel()
+	<-done
+}

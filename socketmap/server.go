@@ -128,7 +128,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	n := s.closeAll()
-	s.cancel()
+	s.cancel() // now, not deferred: handlers still running must see it to let go
 	<-done
 	return fmt.Errorf("socketmap: shutdown: closed %d connections in a request: %w", n, ctx.Err())
 }
