@@ -43,8 +43,7 @@ type Daemon struct {
 
 	stopWatch context.CancelFunc // stops the table-file watcher of the configuration in force
 
-	tlsMap     *tlsPolicyMap // nil unless [tls_policy_map] enabled
-	mtastsPort int           // tests only: the HTTPS port of MTA-STS policy hosts
+	tlsMap *tlsPolicyMap // nil unless [tls_policy_map] enabled
 }
 
 // Start builds everything from cfg and starts serving. level, when not nil,

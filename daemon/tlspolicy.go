@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"time"
 
 	"spamgate/config"
 	"spamgate/milter"
@@ -36,7 +37,7 @@ func (d *Daemon) startTLSPolicyMap(cfg *config.Config) error {
 			return err
 		}
 		t.mtasts = c
-		go c.Run(d.ctx, 0)
+		go c.Run(d.ctx, 0) // refreshes cached policies before they expire
 	}
 	perm, _ := cfg.Milter.SocketPerm()
 	ln, err := milter.Listen(m.Listen, os.FileMode(perm))
@@ -52,7 +53,9 @@ func (d *Daemon) startTLSPolicyMap(cfg *config.Config) error {
 }
 
 func (d *Daemon) newMTASTS(m config.TLSPolicyMap) (*mtasts.Client, error) {
-	o := mtasts.Options{Resolver: d.resolver, Log: d.log.With("service", "mta-sts")}
+	// The fetch must end before the socketmap request deadline (10s), so
+	// that Postfix gets an answer, not TIMEOUT, on a first slow fetch.
+	o := mtasts.Options{Resolver: d.resolver, Log: d.log.With("service", "mta-sts"), Timeout: 8 * time.Second}
 	if m.MTASTSCAFile != "" {
 		pem, err := os.ReadFile(m.MTASTSCAFile)
 		if err != nil {
@@ -62,9 +65,6 @@ func (d *Daemon) newMTASTS(m config.TLSPolicyMap) (*mtasts.Client, error) {
 		if !o.RootCAs.AppendCertsFromPEM(pem) {
 			return nil, fmt.Errorf("tls_policy_map.mta_sts_ca_file %s: no PEM certificate in it", m.MTASTSCAFile)
 		}
-	}
-	if d.mtastsPort != 0 {
-		o.Port = d.mtastsPort
 	}
 	return mtasts.New(o), nil
 }
