@@ -155,6 +155,15 @@ func Load(path string) (*Config, error) {
 	return Parse(path, data)
 }
 
+// LoadOrDefault is Load, or the built-in defaults when path is empty: what
+// every spamgate command does with its -config flag.
+func LoadOrDefault(path string) (*Config, error) {
+	if path == "" {
+		return Default(), nil
+	}
+	return Load(path)
+}
+
 // Parse decodes and validates configuration text; name is used in errors.
 func Parse(name string, data []byte) (*Config, error) {
 	cfg := Default()

@@ -197,7 +197,9 @@ func (s *Session) Rcpt(rcpt string) *checks.Reply {
 	}
 	if reply == nil {
 		m.accepted++
-		s.log.Debug("recipient accepted", s.attrs(slog.String("rcpt", rcpt), slog.String("rule", source))...)
+		if s.log.Enabled(s.ctx, slog.LevelDebug) { // the attributes cost allocations on every RCPT
+			s.log.Debug("recipient accepted", s.attrs(slog.String("rcpt", rcpt), slog.String("rule", source))...)
+		}
 	} else {
 		m.refused++
 	}
@@ -294,6 +296,7 @@ func (s *Session) waitEnvelope() {
 }
 
 func (s *Session) logDNSBL(r dnsbl.Result) {
+	debug := s.log.Enabled(s.ctx, slog.LevelDebug)
 	for _, z := range r.Zones {
 		level := slog.LevelDebug
 		switch z.Status {
@@ -303,6 +306,9 @@ func (s *Session) logDNSBL(r dnsbl.Result) {
 			// "Query blocked" or an answer outside 127/8: never a listing,
 			// but the admin must learn that the list refuses to answer.
 			level = slog.LevelWarn
+		}
+		if level == slog.LevelDebug && !debug {
+			continue
 		}
 		attrs := s.attrs(slog.String("zone", z.Zone), slog.String("status", z.Status.String()), slog.Float64("weight", z.Weight))
 		if z.Err != nil {

@@ -21,13 +21,10 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	cfg := config.Default()
-	if *path != "" {
-		var err error
-		if cfg, err = config.Load(*path); err != nil {
-			fmt.Fprintln(stderr, err)
-			return 1
-		}
+	cfg, err := config.LoadOrDefault(*path)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
 	}
 	// The policy with its table files, as serve would load it: errors name
 	// file and line; rules that can never match are warned about.

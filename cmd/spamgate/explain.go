@@ -76,11 +76,9 @@ func runExplain(a explainArgs) (*engine.Report, error) {
 	if len(a.to) == 0 {
 		return nil, errors.New("-to: at least one recipient")
 	}
-	cfg := config.Default()
-	if a.config != "" {
-		if cfg, err = config.Load(a.config); err != nil {
-			return nil, err
-		}
+	cfg, err := config.LoadOrDefault(a.config)
+	if err != nil {
+		return nil, err
 	}
 	macros, err := tlsMacros(a.tls)
 	if err != nil {

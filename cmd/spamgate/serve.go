@@ -22,13 +22,10 @@ func serve(args []string, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	cfg := config.Default()
-	if *path != "" {
-		var err error
-		if cfg, err = config.Load(*path); err != nil {
-			fmt.Fprintln(stderr, err)
-			return 1
-		}
+	cfg, err := config.LoadOrDefault(*path)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
 	}
 	logger, level := daemon.NewLogger(cfg.Log, stderr)
 	// go-milter reports protocol errors through the standard log package.
