@@ -346,7 +346,7 @@ func (s *Session) End() []HeaderChange {
 	if m == nil {
 		return nil
 	}
-	defer s.endMessage()
+	defer s.finishMessage()
 	var changes []HeaderChange
 	for i := len(m.forged) - 1; i >= 0; i-- {
 		changes = append(changes, HeaderChange{Delete: true, Index: m.forged[i], Name: "Authentication-Results"})
@@ -386,14 +386,21 @@ func (s *Session) summary() []any {
 }
 
 // Abort ends the transaction without a message (RSET, or the client left).
-func (s *Session) Abort() { s.endMessage() }
+func (s *Session) Abort() { s.finishMessage() }
 
 func (s *Session) endMessage() {
 	if s.msg != nil {
 		s.msg.cancel()
 		s.msg = nil
 	}
-	s.queueID = "" // the next transaction gets its own queue id
+}
+
+// finishMessage ends a transaction that Postfix finished or aborted. The
+// queue id goes with it; it is not cleared at MAIL, where Postfix may
+// already have sent the next one.
+func (s *Session) finishMessage() {
+	s.endMessage()
+	s.queueID = ""
 }
 
 // attrs gives the attributes every log line of a decision carries.
