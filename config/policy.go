@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"time"
 
@@ -22,6 +23,25 @@ type Policy struct {
 	TLSExemptNetworks []string     `toml:"tls_exempt_networks"`
 	TLSExemptSenders  []string     `toml:"tls_exempt_senders"`
 	Rules             []PolicyRule `toml:"rule"`
+	// Redis, when it has addresses, is a third source of rules: one hash
+	// per key, written by a hosting panel, in force at once.
+	Redis PolicyRedis `toml:"redis"`
+}
+
+// PolicyRedis is the [policy.redis] table.
+type PolicyRedis struct {
+	Addresses    []string `toml:"addresses"`     // "HOST:PORT"; empty: no Redis source
+	MasterName   string   `toml:"master_name"`   // Sentinel: addresses are the sentinels
+	Cluster      bool     `toml:"cluster"`       // several addresses form a Redis Cluster
+	PasswordFile string   `toml:"password_file"` // the password, alone in a file
+	DB           int      `toml:"db"`
+	KeyPrefix    string   `toml:"key_prefix"`
+	Timeout      Duration `toml:"timeout"` // one lookup (one round trip)
+	// OnError: "tempfail" (default) answers 451 4.3.0 when Redis cannot be
+	// asked, so that no mail for a TLS-only customer is accepted in
+	// cleartext by mistake (and none is lost: the sender retries);
+	// "ignore" goes on with the file's rules.
+	OnError string `toml:"on_error"`
 }
 
 // PolicyRule is one [[policy.rule]] entry.
@@ -62,7 +82,8 @@ type NexthopPolicy struct {
 }
 
 func defaultPolicy() Policy {
-	return Policy{WatchInterval: Duration{5 * time.Second}}
+	return Policy{WatchInterval: Duration{5 * time.Second},
+		Redis: PolicyRedis{KeyPrefix: "spamgate:policy:", Timeout: Duration{200 * time.Millisecond}, OnError: "tempfail"}}
 }
 
 func defaultTLSPolicyMap() TLSPolicyMap {
@@ -101,6 +122,20 @@ func (c *Config) validatePolicy(bad func(key, format string, args ...any)) {
 		}
 		if err := r.Settings.Validate(); err != nil {
 			bad(key, "%v", err)
+		}
+	}
+	if r := c.Policy.Redis; len(r.Addresses) > 0 {
+		for _, a := range r.Addresses {
+			if _, _, err := net.SplitHostPort(a); err != nil {
+				bad("policy.redis.addresses", "%q is not HOST:PORT", a)
+			}
+		}
+		positive(bad, "policy.redis.timeout", r.Timeout, time.Minute)
+		if r.OnError != "tempfail" && r.OnError != "ignore" {
+			bad("policy.redis.on_error", "%q is not tempfail or ignore", r.OnError)
+		}
+		if r.Cluster && r.MasterName != "" {
+			bad("policy.redis.cluster", "a Cluster has no master_name (that is Sentinel)")
 		}
 	}
 	m := c.TLSPolicyMap

@@ -16,6 +16,7 @@ import (
 	"spamgate/config"
 	"spamgate/dnsbl"
 	"spamgate/policy"
+	"spamgate/policyredis"
 	"spamgate/spf"
 )
 
@@ -34,6 +35,7 @@ type Engine struct {
 	resolver Resolver
 	dnsbl    *dnsbl.Checker // nil when disabled or without zones
 	policy   *policy.Policy
+	redis    *policyredis.Source // nil without [policy.redis] addresses
 	exempt   tlsExempt
 	internal []netip.Prefix
 	spf      checks.SPFPolicy
@@ -41,6 +43,7 @@ type Engine struct {
 
 	stop       context.CancelFunc // stops the DNSBL monitor
 	monitoring bool               // the monitor runs (started here or taken over)
+	redisTaken bool               // a newer engine uses this one's Redis source
 }
 
 // New builds an Engine. The resolver may be shared with other Engines. When
@@ -65,6 +68,9 @@ func New(cfg *config.Config, r Resolver, log *slog.Logger, prev *Engine) (*Engin
 		return nil, err
 	}
 	if e.exempt, err = newTLSExempt(cfg.Policy); err != nil {
+		return nil, err
+	}
+	if e.redis, err = redisSource(cfg.Policy.Redis, prev); err != nil {
 		return nil, err
 	}
 	if prev != nil && prev.dnsbl != nil && prev.resolver == r && reflect.DeepEqual(prev.cfg.DNSBL, cfg.DNSBL) {
@@ -95,8 +101,14 @@ func (e *Engine) Start(ctx context.Context) {
 	go e.dnsbl.Monitor(ctx, e.cfg.DNSBL.HealthInterval.Duration)
 }
 
-// Close stops the background work. Sessions still using the Engine go on.
-func (e *Engine) Close() { e.stop() }
+// Close stops the background work. Sessions still using the Engine go on;
+// a Redis source a newer engine took over stays open.
+func (e *Engine) Close() {
+	e.stop()
+	if e.redis != nil && !e.redisTaken {
+		e.redis.Close()
+	}
+}
 
 // Config returns the configuration the Engine was built from.
 func (e *Engine) Config() *config.Config { return e.cfg }

@@ -4,10 +4,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"os"
+	"reflect"
 	"strings"
 
+	"spamgate/checks"
 	"spamgate/config"
 	"spamgate/policy"
+	"spamgate/policyredis"
 )
 
 // loadPolicy builds the per-recipient policy: the [[policy.rule]] entries of
@@ -74,4 +78,62 @@ func (x tlsExempt) match(client netip.Addr, sender string) bool {
 		}
 	}
 	return false
+}
+
+// redisSource connects the [policy.redis] source, or takes over the one of
+// the engine in force when its settings did not change (a reload must not
+// drop and redial the connections).
+func redisSource(c config.PolicyRedis, prev *Engine) (*policyredis.Source, error) {
+	if len(c.Addresses) == 0 {
+		return nil, nil
+	}
+	if prev != nil && prev.redis != nil && reflect.DeepEqual(prev.cfg.Policy.Redis, c) {
+		prev.redisTaken = true
+		return prev.redis, nil
+	}
+	o := policyredis.Options{Addresses: c.Addresses, MasterName: c.MasterName, Cluster: c.Cluster,
+		DB: c.DB, KeyPrefix: c.KeyPrefix, Timeout: c.Timeout.Duration}
+	if c.PasswordFile != "" {
+		b, err := os.ReadFile(c.PasswordFile)
+		if err != nil {
+			return nil, fmt.Errorf("policy.redis.password_file: %w", err)
+		}
+		o.Password = strings.TrimSpace(string(b))
+	}
+	src, err := policyredis.New(o)
+	if err != nil {
+		return nil, fmt.Errorf("policy.redis: %w", err)
+	}
+	return src, nil
+}
+
+// replyPolicyUnavailable answers a recipient whose policy cannot be read.
+var replyPolicyUnavailable = checks.Reply{Code: 451, Status: "4.3.0", Text: "Recipient policy temporarily unavailable, try again later"}
+
+// lookupRule finds the recipient's rule: the most specific of the file
+// policy's rule and the Redis source's (at the same key, the file's). When
+// Redis cannot be asked, on_error decides: tempfail gives a reply, ignore
+// goes on with the file's rule.
+func (s *Session) lookupRule(rcpt string) (*policy.Rule, *checks.Reply) {
+	m := s.msg
+	if m.outbound {
+		return nil, nil // trusted: no policy applies (see Session.verdicts)
+	}
+	rule := s.e.policy.Lookup(rcpt, m.sender, s.client.Addr)
+	if s.e.redis == nil {
+		return rule, nil
+	}
+	rr, err := s.e.redis.Lookup(m.ctx, rcpt)
+	if err != nil {
+		if s.e.cfg.Policy.Redis.OnError == "tempfail" {
+			s.log.Warn("policy source unavailable, tempfailing", s.attrs(slog.String("rcpt", rcpt), slog.String("error", err.Error()))...)
+			return nil, &replyPolicyUnavailable
+		}
+		s.log.Warn("policy source unavailable, using the file rules", s.attrs(slog.String("rcpt", rcpt), slog.String("error", err.Error()))...)
+		return rule, nil
+	}
+	if rr != nil && (rule == nil || policy.KeyRank(rcpt, rr.Recipient) < policy.KeyRank(rcpt, rule.Recipient)) {
+		return rr, nil
+	}
+	return rule, nil
 }

@@ -181,9 +181,16 @@ func (s *Session) Rcpt(rcpt string) *checks.Reply {
 		s.Mail("")
 		m = s.msg
 	}
+	rule, unavailable := s.lookupRule(rcpt)
+	if unavailable != nil {
+		m.refused++
+		v := checks.Verdict{Check: "policy", Reply: unavailable, Reason: "policy source unavailable"}
+		s.recordRcpt(rcpt, "", []checks.Verdict{v}, unavailable)
+		return unavailable
+	}
 	var set policy.Settings
 	source := ""
-	if rule := s.e.policy.Lookup(rcpt, m.sender, s.client.Addr); rule != nil {
+	if rule != nil {
 		set, source = rule.Settings, rule.Source
 	}
 	verdicts := s.verdicts(rcpt, set)
