@@ -11,6 +11,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/redis/go-redis/v9"
+
 	"spamgate/config"
 	"spamgate/daemon"
 )
@@ -28,9 +30,11 @@ func serve(args []string, stderr io.Writer) int {
 		return 1
 	}
 	logger, level := daemon.NewLogger(cfg.Log, stderr)
-	// go-milter reports protocol errors through the standard log package.
+	// go-milter reports protocol errors through the standard log package,
+	// go-redis connection trouble through its own logger: both into slog.
 	log.SetFlags(0)
 	log.SetOutput(slog.NewLogLogger(logger.Handler(), slog.LevelWarn).Writer())
+	redis.SetLogger(redisLogger{logger})
 
 	// Before starting: a SIGHUP that comes early must not kill the process
 	// (its default action), it waits for the loop below.
@@ -61,4 +65,11 @@ func serve(args []string, stderr io.Writer) int {
 			return 0
 		}
 	}
+}
+
+// redisLogger writes go-redis's messages as slog warnings.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.WarnContext(ctx, "redis: "+fmt.Sprintf(format, v...))
 }
