@@ -15,16 +15,9 @@ import (
 // checkConfig validates a file and prints the effective configuration
 // (defaults filled in), so that an admin sees what spamgate will do.
 func checkConfig(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("check-config", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "", "configuration file (TOML) to check")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	cfg, err := config.LoadOrDefault(*path)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
+	cfg, path, code := configFromFlags("check-config", "configuration file (TOML) to check", args, stderr)
+	if cfg == nil {
+		return code
 	}
 	// The policy with its table files, as serve would load it: errors name
 	// file and line; rules that can never match are warned about.
@@ -41,7 +34,7 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "print configuration:", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "# effective configuration of %s\n%s", nameOr(*path, "built-in defaults"), out)
+	fmt.Fprintf(stdout, "# effective configuration of %s\n%s", nameOr(path, "built-in defaults"), out)
 	fmt.Fprintf(stderr, "configuration OK (%d policy rules, %d warnings)\n", p.Len(), len(warnings))
 	return 0
 }
@@ -51,4 +44,21 @@ func nameOr(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// configFromFlags parses a command whose only flag is -config and loads the
+// file (or the defaults). On failure cfg is nil and code is the exit status.
+func configFromFlags(command, usage string, args []string, stderr io.Writer) (cfg *config.Config, path string, code int) {
+	fs := flag.NewFlagSet(command, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&path, "config", "", usage)
+	if err := fs.Parse(args); err != nil {
+		return nil, "", 2
+	}
+	cfg, err := config.LoadOrDefault(path)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return nil, "", 1
+	}
+	return cfg, path, 0
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"log"
@@ -13,21 +12,13 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"spamgate/config"
 	"spamgate/daemon"
 )
 
 func serve(args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "", "configuration file (TOML); built-in defaults when empty")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	cfg, err := config.LoadOrDefault(*path)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
+	cfg, _, code := configFromFlags("serve", "configuration file (TOML); built-in defaults when empty", args, stderr)
+	if cfg == nil {
+		return code
 	}
 	logger, level := daemon.NewLogger(cfg.Log, stderr)
 	// go-milter reports protocol errors through the standard log package,
