@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -298,5 +299,41 @@ func TestReload(t *testing.T) {
 	waitHealth(t, r.d)
 	if got := r.run(t, listed).Refused("alice@example.net"); got != "" {
 		t.Fatalf("after reload with threshold 9: %q", got)
+	}
+}
+
+// Many sessions at once, each answered for its own client: under -race this
+// also shows that sessions share nothing they should not.
+func TestConcurrentSessions(t *testing.T) {
+	r := startRig(t, "")
+	const workers, each = 40, 5
+	errs := make(chan error, workers*each)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				listed := (w+i)%2 == 0
+				tx := miltertest.Tx{ClientIP: "192.0.2.10", Helo: "helo.good.test", From: "user@good.test",
+					Rcpts: []string{"alice@example.net"}, Headers: [][2]string{{"Subject", " x"}}}
+				if listed {
+					tx.ClientIP = "192.0.2.99"
+				}
+				res, err := miltertest.Run(r.addr, tx)
+				if err != nil {
+					errs <- err
+					continue
+				}
+				if got := res.Refused("alice@example.net") != ""; got != listed {
+					errs <- fmt.Errorf("worker %d message %d: refused=%v, want %v", w, i, got, listed)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }

@@ -177,7 +177,7 @@ func readHeader(path string) ([][2]string, error) {
 func printReport(w io.Writer, r *engine.Report) {
 	tls := "cleartext"
 	if r.TLS.Version != "" {
-		tls = fmt.Sprintf("%s, %d-bit %s", r.TLS.Version, r.TLS.Bits, r.TLS.Cipher)
+		tls = strings.TrimSpace(fmt.Sprintf("%s, %d-bit cipher %s", r.TLS.Version, r.TLS.Bits, r.TLS.Cipher))
 	}
 	fmt.Fprintf(w, "client %s, HELO %q, %s, MAIL FROM <%s>\n", r.Client.Addr, r.Helo, tls, r.Sender)
 	if r.Outbound {

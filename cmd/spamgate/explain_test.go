@@ -33,6 +33,11 @@ threshold = 2
 [[dnsbl.zone]]
 name = "bl.test"
 weight = 2
+
+[[policy.rule]]
+recipient = "tls.example"
+require_tls = true
+min_tls_version = "TLSv1.3"
 `, srv.Addr), 0o600)
 
 	var out, errOut bytes.Buffer
@@ -68,5 +73,29 @@ weight = 2
 	}
 	if len(rep.Headers) != 1 || !strings.Contains(rep.Headers[0].Value, "spf=pass smtp.mailfrom=user@good.test") {
 		t.Errorf("header changes %+v", rep.Headers)
+	}
+}
+
+// The TLS decision names the rule that made it, with file and line.
+func TestExplainTLSRule(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "spamgate.toml")
+	os.WriteFile(cfg, []byte("[milter]\ninternal_networks = []\n[dns]\nnameservers = [\"127.0.0.1:1\"]\n"+
+		"[dnsbl]\nenabled = false\n[sender_domain]\nenabled = false\n[spf]\nenabled = false\n\n"+
+		"[[policy.rule]]\nrecipient = \"tls.example\"\nrequire_tls = true\nmin_tls_version = \"TLSv1.3\"\n"), 0o600)
+	var out, errOut bytes.Buffer
+	code := run([]string{"explain", "-config", cfg, "-client", "192.0.2.1", "-tls", "TLSv1.2:256",
+		"-from", "a@sender.example", "-to", "carol@tls.example", "-to", "dave@example.net"}, &out, &errOut)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	for _, want := range []string{
+		"RCPT <carol@tls.example>: 550 5.7.10 Encryption needed: <carol@tls.example> accepts mail only over TLSv1.3 or better",
+		"policy rule    " + cfg + ":12",
+		"REFUSES tls",
+		"RCPT <dave@example.net>: accepted",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("explain output lacks %q:\n%s", want, out.String())
+		}
 	}
 }
