@@ -107,12 +107,10 @@ func (d *Daemon) Addr() net.Addr { return d.ln.Addr() }
 // Engine returns the engine new sessions use.
 func (d *Daemon) Engine() *engine.Engine { return d.engine.Load() }
 
-// Config returns the configuration in force.
-func (d *Daemon) Config() *config.Config {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.cfg
-}
+// Config returns the configuration in force: the engine's, so that a reader
+// never waits for a reload in progress (the TLS policy map asks on every
+// outbound delivery).
+func (d *Daemon) Config() *config.Config { return d.engine.Load().Config() }
 
 // Reload reads the configuration file again. A broken file changes nothing:
 // the error is returned (and logged) and the old configuration stays. Sessions
