@@ -26,6 +26,8 @@ type Config struct {
 	DNSBL        DNSBL        `toml:"dnsbl"`
 	SenderDomain SenderDomain `toml:"sender_domain"`
 	SPF          SPF          `toml:"spf"`
+	DKIM         DKIM         `toml:"dkim"`
+	DMARC        DMARC        `toml:"dmarc"`
 	Policy       Policy       `toml:"policy"`
 	TLSPolicyMap TLSPolicyMap `toml:"tls_policy_map"`
 
@@ -141,6 +143,8 @@ func Default() *Config {
 		DNSBL:        DNSBL{Enabled: true, Threshold: 1, HealthInterval: Duration{10 * time.Minute}},
 		SenderDomain: SenderDomain{Enabled: true},
 		SPF:          SPF{Enabled: true},
+		DKIM:         defaultDKIM(),
+		DMARC:        defaultDMARC(),
 		Policy:       defaultPolicy(),
 		TLSPolicyMap: defaultTLSPolicyMap(),
 	}

@@ -47,6 +47,7 @@ func (c *Config) validate() Errors {
 	positive(bad, "dns.timeout", c.DNS.Timeout, time.Minute)
 	c.validateDNSBL(bad)
 	c.validatePolicy(bad)
+	c.validateAuth(bad)
 	return errs
 }
 

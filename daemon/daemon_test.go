@@ -23,6 +23,7 @@ import (
 type rig struct {
 	d    *Daemon
 	dns  *dnstest.Server
+	zone *dnstest.Zone // served by dns; tests may add records
 	addr string
 	file string
 }
@@ -82,7 +83,7 @@ func startRig(t *testing.T, extra string) *rig {
 		}
 	})
 	waitHealth(t, d)
-	return &rig{d: d, dns: srv, addr: d.Addr().String(), file: file}
+	return &rig{d: d, dns: srv, zone: z, addr: d.Addr().String(), file: file}
 }
 
 // waitHealth waits until the first DNSBL health check has judged every zone.

@@ -56,6 +56,7 @@ func (l *logBuffer) String() string {
 }
 
 type world struct {
+	zone    *dnstest.Zone
 	postfix *postfixtest.Postfix
 	sink    *postfixtest.Sink
 	log     *logBuffer
@@ -109,7 +110,7 @@ func setUp(t *testing.T, listen, extra string) *world {
 			"milter_command_timeout": "30s",
 		},
 	})
-	return &world{postfix: pf, sink: sink, log: logs}
+	return &world{zone: z, postfix: pf, sink: sink, log: logs}
 }
 
 func waitHealthy(t *testing.T, d *daemon.Daemon, zone string) {
@@ -173,7 +174,7 @@ func cleanMessage(t *testing.T, w *world) {
 	got := string(msgs[len(msgs)-1].Raw)
 	header, _, _ := strings.Cut(got, "\r\n\r\n")
 	// Ours goes on top, above Postfix's own Received (RFC 8601 section 5).
-	if !strings.HasPrefix(header, "Authentication-Results: mx.test;\r\n\tspf=pass smtp.mailfrom=user@loop.test\r\nReceived: ") {
+	if !strings.HasPrefix(header, "Authentication-Results: mx.test;\r\n\tspf=pass smtp.mailfrom=user@loop.test;\r\n\tdmarc=none header.from=loop.test\r\nReceived: ") {
 		t.Errorf("our Authentication-Results is not the first field:\n%s", header)
 	}
 	if strings.Contains(header, "forged@loop.test") {

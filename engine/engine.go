@@ -10,10 +10,12 @@ import (
 	"log/slog"
 	"net/netip"
 	"reflect"
+	"strings"
 	"time"
 
 	"spamgate/checks"
 	"spamgate/config"
+	"spamgate/dkim"
 	"spamgate/dnsbl"
 	"spamgate/policy"
 	"spamgate/policyredis"
@@ -35,7 +37,8 @@ type Engine struct {
 	resolver Resolver
 	dnsbl    *dnsbl.Checker // nil when disabled or without zones
 	policy   *policy.Policy
-	redis    *policyredis.Source // nil without [policy.redis] addresses
+	redis    *policyredis.Source   // nil without [policy.redis] addresses
+	keys     map[string][]dkim.Key // DKIM signing keys by lower-case domain
 	exempt   tlsExempt
 	internal []netip.Prefix
 	spf      checks.SPFPolicy
@@ -68,6 +71,9 @@ func New(cfg *config.Config, r Resolver, log *slog.Logger, prev *Engine) (*Engin
 		return nil, err
 	}
 	if e.exempt, err = newTLSExempt(cfg.Policy); err != nil {
+		return nil, err
+	}
+	if e.keys, err = loadKeys(cfg.DKIM.Keys); err != nil {
 		return nil, err
 	}
 	if e.redis, err = redisSource(cfg.Policy.Redis, prev); err != nil {
@@ -116,9 +122,25 @@ func (e *Engine) Config() *config.Config { return e.cfg }
 // DNSBL returns the DNSBL checker, or nil (for health checks in tests and explain).
 func (e *Engine) DNSBL() *dnsbl.Checker { return e.dnsbl }
 
-// NeedsBody reports whether any check reads the message body; when none
-// does, the milter asks Postfix not to send it.
-func (e *Engine) NeedsBody() bool { return false }
+// NeedsBody reports whether any check reads the message body (DKIM
+// verification or signing); when none does, the milter asks Postfix not to
+// send it.
+func (e *Engine) NeedsBody() bool { return e.cfg.DKIM.Enabled || len(e.keys) > 0 }
+
+// loadKeys reads the DKIM signing keys; a key file others can read is an
+// error (dkim.LoadKey says which and why).
+func loadKeys(list []config.DKIMKey) (map[string][]dkim.Key, error) {
+	keys := map[string][]dkim.Key{}
+	for _, k := range list {
+		key, err := dkim.LoadKey(k.File, k.Domain, k.Selector)
+		if err != nil {
+			return nil, fmt.Errorf("dkim key %s for %s: %w", k.Selector, k.Domain, err)
+		}
+		d := strings.ToLower(strings.TrimSuffix(k.Domain, "."))
+		keys[d] = append(keys[d], key)
+	}
+	return keys, nil
+}
 
 func (e *Engine) isInternal(a netip.Addr) bool {
 	a = a.Unmap()

@@ -2,6 +2,8 @@ package engine
 
 import (
 	"spamgate/checks"
+	"spamgate/dkim"
+	"spamgate/dmarc"
 	"spamgate/dnsbl"
 	"spamgate/spf"
 )
@@ -20,6 +22,8 @@ type Report struct {
 	DNSBL        *dnsbl.Result              `json:"dnsbl,omitempty"`
 	SenderDomain *checks.SenderDomainResult `json:"sender_domain,omitempty"`
 	SPF          *spf.Outcome               `json:"spf,omitempty"`
+	DKIM         []dkim.Result              `json:"dkim,omitempty"`
+	DMARC        *dmarc.Result              `json:"dmarc,omitempty"`
 
 	Recipients []RcptReport   `json:"recipients"`
 	Headers    []HeaderChange `json:"header_changes,omitempty"`

@@ -9,6 +9,7 @@ import (
 
 	"spamgate/authres"
 	"spamgate/checks"
+	"spamgate/dmarc"
 	"spamgate/dnsbl"
 	"spamgate/policy"
 	"spamgate/spf"
@@ -66,8 +67,10 @@ type message struct {
 	dnsblRes  *dnsbl.Result
 	senderRes *checks.SenderDomainResult
 	spfOut    *spf.Outcome
+	dmarcOut  *dmarc.Result
 
 	accepted, refused int
+	content           content
 	arSeen            int   // Authentication-Results fields seen so far
 	forged            []int // 1-based indexes of those carrying our authserv-id
 }
@@ -325,11 +328,15 @@ func (s *Session) logDNSBL(r dnsbl.Result) {
 	}
 }
 
-// Header sees each header field in order, to find forged
-// Authentication-Results fields (those naming our authserv-id).
+// Header sees each header field in order: for DKIM and DMARC, and to find
+// forged Authentication-Results fields (those naming our authserv-id).
 func (s *Session) Header(name, value string) {
 	m := s.msg
-	if m == nil || !strings.EqualFold(name, "Authentication-Results") {
+	if m == nil {
+		return
+	}
+	s.contentHeader(name, value)
+	if !strings.EqualFold(name, "Authentication-Results") {
 		return
 	}
 	m.arSeen++
@@ -346,12 +353,13 @@ type HeaderChange struct {
 	Value  string `json:"value,omitempty"`  // the value, without the leading space
 }
 
-// End finishes the transaction and returns the header edits, deletions
-// first, from the last field up so that indexes stay valid.
-func (s *Session) End() []HeaderChange {
+// End finishes the transaction. It returns the header edits (deletions
+// first, from the last field up so that indexes stay valid), or a reply
+// refusing the message (a DMARC reject), in which case there are no edits.
+func (s *Session) End() ([]HeaderChange, *checks.Reply) {
 	m := s.msg
 	if m == nil {
-		return nil
+		return nil, nil
 	}
 	defer s.finishMessage()
 	var changes []HeaderChange
@@ -361,23 +369,52 @@ func (s *Session) End() []HeaderChange {
 	if len(m.forged) > 0 {
 		s.log.Warn("removed forged Authentication-Results", s.attrs(slog.Int("count", len(m.forged)))...)
 	}
-	if !m.outbound {
+	var reply *checks.Reply
+	if m.outbound {
+		for _, sig := range s.signatures() {
+			changes = append(changes, HeaderChange{Name: "DKIM-Signature", Value: strings.TrimPrefix(sig, " ")})
+		}
+	} else {
 		s.waitEnvelope()
-		changes = append(changes, HeaderChange{Name: "Authentication-Results", Value: s.authResults()})
+		var ar string
+		ar, reply = s.authenticate()
+		changes = append(changes, HeaderChange{Name: "Authentication-Results", Value: ar})
 	}
 	s.log.Info("message", s.summary()...)
 	if s.report != nil {
 		s.report.Headers = changes
 	}
-	return changes
+	if reply != nil {
+		s.log.Info("message refused", s.attrs(slog.String("reply", reply.String()))...)
+		return nil, reply
+	}
+	return changes, nil
 }
 
-func (s *Session) authResults() string {
+// authenticate finishes DKIM, evaluates DMARC, and returns the
+// Authentication-Results value and, when DMARC is enforced and says reject,
+// the refusal.
+func (s *Session) authenticate() (string, *checks.Reply) {
+	m := s.msg
 	var entries []authres.Entry
-	if o := s.msg.spfOut; o != nil {
-		entries = append(entries, checks.SPFAuthResult(*o, s.msg.sender, s.helo))
+	if o := m.spfOut; o != nil {
+		entries = append(entries, checks.SPFAuthResult(*o, m.sender, s.helo))
 	}
-	return authres.Format(s.e.cfg.Milter.AuthservID, entries)
+	dkimResults, dkimEntries := s.dkimResults()
+	entries = append(entries, dkimEntries...)
+	var reply *checks.Reply
+	if d := s.evaluateDMARC(m.ctx, dkimResults); d != nil {
+		from := fromDomain(m.content.from)
+		entries = append(entries, dmarcEntry(d, from))
+		m.dmarcOut = d
+		if s.e.cfg.DMARC.Enforce && d.Disposition == "reject" {
+			reply = dmarcReply(from)
+		}
+	}
+	if s.report != nil {
+		s.report.DKIM, s.report.DMARC = dkimResults, m.dmarcOut
+	}
+	return authres.Format(s.e.cfg.Milter.AuthservID, entries), reply
 }
 
 func (s *Session) summary() []any {
@@ -385,6 +422,9 @@ func (s *Session) summary() []any {
 	attrs := s.attrs(slog.Bool("outbound", m.outbound), slog.Int("accepted", m.accepted), slog.Int("refused", m.refused))
 	if m.spfOut != nil {
 		attrs = append(attrs, slog.String("spf", string(m.spfOut.Result)))
+	}
+	if m.dmarcOut != nil {
+		attrs = append(attrs, slog.String("dmarc", m.dmarcOut.Result), slog.String("dmarc_policy", m.dmarcOut.Policy))
 	}
 	if s.tls.Version != "" {
 		attrs = append(attrs, slog.String("tls", s.tls.Version))

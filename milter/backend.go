@@ -63,10 +63,12 @@ func (b *backend) Header(name, value string, m *gomilter.Modifier) (gomilter.Res
 
 func (b *backend) Headers(h textproto.MIMEHeader, m *gomilter.Modifier) (gomilter.Response, error) {
 	b.sess.Macros(m.Macros)
+	b.sess.EndHeaders()
 	return nil, nil
 }
 
 func (b *backend) BodyChunk(chunk []byte, m *gomilter.Modifier) (gomilter.Response, error) {
+	b.sess.Body(chunk)
 	return nil, nil
 }
 
@@ -75,7 +77,11 @@ func (b *backend) BodyChunk(chunk []byte, m *gomilter.Modifier) (gomilter.Respon
 func (b *backend) Body(m *gomilter.Modifier) (gomilter.Response, error) {
 	b.sess.Macros(m.Macros)
 	defer b.conn.inMessage.Store(false)
-	for _, c := range b.sess.End() {
+	changes, reply := b.sess.End()
+	if reply != nil {
+		return gomilter.NewResponseStr('y', reply.Milter()), nil
+	}
+	for _, c := range changes {
 		var err error
 		if c.Delete {
 			err = m.ChangeHeader(c.Index, c.Name, "")

@@ -154,7 +154,9 @@ func (ps *policyServer) serve(w http.ResponseWriter, r *http.Request) {
 	select {
 	case <-time.After(delay):
 	case <-r.Context().Done():
-		return
+		// Returning would make net/http send an empty "200 OK", which a
+		// client still waiting could read as the answer: abort instead.
+		panic(http.ErrAbortHandler)
 	}
 	if location != "" {
 		w.Header().Set("Location", location)

@@ -120,6 +120,7 @@ func runExplain(a explainArgs) (*engine.Report, error) {
 		for _, h := range headers {
 			s.Header(h[0], h[1])
 		}
+		s.EndHeaders()
 		s.End()
 	}
 	return rep, nil

@@ -1,0 +1,63 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+)
+
+// DKIM is the [dkim] table: verification of inbound mail and signing of
+// outbound mail.
+type DKIM struct {
+	// Enabled verifies every DKIM-Signature of inbound mail.
+	Enabled bool `toml:"enabled"`
+	// MaxSignatures caps the signatures verified per message, so that a
+	// message with a hundred signatures costs little.
+	MaxSignatures int `toml:"max_signatures"`
+	// Keys sign outbound mail (internal networks, SASL-authenticated
+	// sessions) whose From domain has a key; several keys of one domain
+	// (rsa and ed25519) sign together.
+	Keys []DKIMKey `toml:"key"`
+}
+
+// DKIMKey is one [[dkim.key]] entry.
+type DKIMKey struct {
+	Domain   string `toml:"domain"`
+	Selector string `toml:"selector"`
+	File     string `toml:"file"` // PEM private key, readable by spamgate only
+}
+
+// DMARC is the [dmarc] table.
+type DMARC struct {
+	Enabled bool `toml:"enabled"`
+	// Enforce applies p=reject and p=quarantine; false only records the
+	// result (with policy.dmarc=) in Authentication-Results.
+	Enforce bool `toml:"enforce"`
+	// QuarantineAction is what p=quarantine does: "tag" (headers for the
+	// user's filters) or "quarantine" (Postfix's hold queue).
+	QuarantineAction string `toml:"quarantine_action"`
+}
+
+func defaultDKIM() DKIM   { return DKIM{Enabled: true, MaxSignatures: 5} }
+func defaultDMARC() DMARC { return DMARC{Enabled: true, Enforce: true, QuarantineAction: "tag"} }
+
+func (c *Config) validateAuth(bad func(key, format string, args ...any)) {
+	if c.DKIM.MaxSignatures < 1 || c.DKIM.MaxSignatures > 50 {
+		bad("dkim.max_signatures", "%d is not between 1 and 50", c.DKIM.MaxSignatures)
+	}
+	seen := map[string]bool{}
+	for i, k := range c.DKIM.Keys {
+		key := fmt.Sprintf("dkim.key#%d", i)
+		if k.Domain == "" || k.Selector == "" || k.File == "" {
+			bad(key, "domain, selector and file are all required")
+			continue
+		}
+		id := strings.ToLower(k.Selector + "._domainkey." + k.Domain)
+		if seen[id] {
+			bad(key, "selector %s of %s is listed twice", k.Selector, k.Domain)
+		}
+		seen[id] = true
+	}
+	if a := c.DMARC.QuarantineAction; a != "tag" && a != "quarantine" {
+		bad("dmarc.quarantine_action", "%q is not tag or quarantine", a)
+	}
+}

@@ -1,0 +1,83 @@
+package daemon
+
+import (
+	"crypto/ed25519"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	gomilter "github.com/emersion/go-milter"
+	"github.com/miekg/dns"
+
+	"spamgate/dkim"
+	"spamgate/internal/miltertest"
+)
+
+// A message From a p=reject domain that is neither SPF- nor DKIM-aligned
+// is refused at end of message; with enforce = false it is only recorded.
+func TestDMARCReject(t *testing.T) {
+	tx := miltertest.Tx{ClientIP: "192.0.2.10", From: "user@good.test", Rcpts: []string{"alice@example.net"},
+		Headers: [][2]string{{"From", " <ceo@reject.test>"}, {"Subject", " wire the money"}}, Body: "now\r\n"}
+
+	r := startRig(t, "")
+	res := r.run(t, tx)
+	if res.Final == nil || res.Final.Code != gomilter.ActReplyCode || res.Final.SMTPCode != 550 ||
+		res.Final.SMTPText != "5.7.1 Unauthenticated email from reject.test is not accepted due to its DMARC policy" {
+		t.Errorf("end of message: %+v", res.Final)
+	}
+
+	r = startRig(t, "[dmarc]\nenforce = false\n")
+	res = r.run(t, tx)
+	if res.Final == nil || res.Final.Code != gomilter.ActContinue {
+		t.Fatalf("with enforce = false: %+v", res.Final)
+	}
+	ar := res.Header("Authentication-Results")
+	if len(ar) != 1 || !strings.Contains(ar[0], "dmarc=fail header.from=reject.test policy.dmarc=reject") {
+		t.Errorf("Authentication-Results %q", ar)
+	}
+}
+
+// Outbound mail is signed; the signed message verifies inbound, and its
+// aligned DKIM pass makes DMARC pass.
+func TestDKIMSignThenVerify(t *testing.T) {
+	signer, pemKey, err := dkim.GenerateKey("ed25519")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(t.TempDir(), "good.test.ed25519.pem")
+	if err := os.WriteFile(keyFile, pemKey, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	record, err := dkim.DNSRecord(signer.Public().(ed25519.PublicKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := startRig(t, fmt.Sprintf("[[dkim.key]]\ndomain = \"good.test\"\nselector = \"sel\"\nfile = %q\n", keyFile))
+	r.zone.Add(&dns.TXT{Hdr: dns.RR_Header{Name: "sel._domainkey.good.test.", Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 300},
+		Txt: []string{record}})
+
+	headers := [][2]string{{"From", " Alice <alice@good.test>"}, {"To", " bob@example.net"},
+		{"Subject", " signed\n and folded"}, {"Date", " Mon, 23 Nov 2026 12:00:00 +0000"}}
+	body := "Hello,\r\nthis is signed.\r\n"
+	out := r.run(t, miltertest.Tx{ClientIP: "192.0.2.201", From: "alice@good.test", Rcpts: []string{"bob@example.net"},
+		Headers: headers, Body: body})
+	sigs := out.Header("DKIM-Signature")
+	if len(sigs) != 1 || !strings.Contains(sigs[0], "d=good.test") || !strings.Contains(sigs[0], "s=sel") {
+		t.Fatalf("outbound signatures: %q", sigs)
+	}
+
+	in := r.run(t, miltertest.Tx{ClientIP: "198.51.100.7", From: "alice@good.test", Rcpts: []string{"carol@example.net"},
+		Headers: append([][2]string{{"DKIM-Signature", sigs[0]}}, headers...), Body: body})
+	ar := in.Header("Authentication-Results")
+	if len(ar) != 1 || !strings.Contains(ar[0], "dkim=pass header.d=good.test header.s=sel") || !strings.Contains(ar[0], "dmarc=pass header.from=good.test") {
+		t.Errorf("inbound Authentication-Results %q", ar)
+	}
+
+	tampered := r.run(t, miltertest.Tx{ClientIP: "198.51.100.7", From: "alice@good.test", Rcpts: []string{"carol@example.net"},
+		Headers: append([][2]string{{"DKIM-Signature", sigs[0]}}, headers...), Body: body + "P.S. changed\r\n"})
+	if ar := tampered.Header("Authentication-Results"); len(ar) != 1 || !strings.Contains(ar[0], "dkim=fail") {
+		t.Errorf("tampered body: %q", ar)
+	}
+}

@@ -1,0 +1,195 @@
+package engine
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+
+	"github.com/emersion/go-message/mail"
+
+	"spamgate/authres"
+	"spamgate/checks"
+	"spamgate/dkim"
+	"spamgate/dmarc"
+	"spamgate/dnsx"
+)
+
+// content is what a transaction needs of the message itself: DKIM
+// verification (inbound) or signing (outbound), fed as Postfix streams the
+// header fields and body chunks, and the From field for DMARC and for
+// choosing the signing keys. The body is never kept.
+type content struct {
+	verifier *dkim.Verifier
+	signer   *dkim.Signer
+	from     string      // the From field's value; "" when absent
+	froms    int         // how many From fields
+	fields   [][2]string // outbound only: kept until the keys are chosen at end of headers
+}
+
+// contentHeader feeds one header field, as Postfix sent it (leading space
+// kept, folded lines joined with "\n").
+func (s *Session) contentHeader(name, value string) {
+	m := s.msg
+	if strings.EqualFold(name, "From") {
+		m.content.froms++
+		m.content.from = value
+	}
+	if m.outbound {
+		if len(s.e.keys) > 0 {
+			m.content.fields = append(m.content.fields, [2]string{name, value})
+		}
+		return
+	}
+	if !s.e.cfg.DKIM.Enabled {
+		return
+	}
+	if m.content.verifier == nil {
+		m.content.verifier = dkim.NewVerifier(m.ctx, s.e.resolver.LookupTXT, s.e.cfg.DKIM.MaxSignatures)
+	}
+	m.content.verifier.Header(name, value)
+}
+
+// EndHeaders is the end of the header: verification reads on into the body;
+// outbound mail gets its signers, now that From is known.
+func (s *Session) EndHeaders() {
+	m := s.msg
+	if m == nil {
+		return
+	}
+	if v := m.content.verifier; v != nil {
+		v.EndHeaders()
+	}
+	if !m.outbound || len(s.e.keys) == 0 {
+		return
+	}
+	domain := fromDomain(m.content.from)
+	keys := s.e.keys[strings.ToLower(domain)]
+	if len(keys) == 0 {
+		s.log.Info("outbound mail not signed: no DKIM key for its From domain", s.attrs(slog.String("from_domain", domain))...)
+		m.content.fields = nil
+		return
+	}
+	sg, err := dkim.NewSigner(keys)
+	if err != nil {
+		s.log.Error("dkim signer", s.attrs(slog.String("error", err.Error()))...)
+		return
+	}
+	for _, f := range m.content.fields {
+		sg.Header(f[0], f[1])
+	}
+	sg.EndHeaders()
+	m.content.signer, m.content.fields = sg, nil
+}
+
+// Body feeds one body chunk to the verifier and the signer.
+func (s *Session) Body(chunk []byte) {
+	m := s.msg
+	if m == nil {
+		return
+	}
+	if v := m.content.verifier; v != nil {
+		if err := v.Body(chunk); err != nil {
+			s.log.Debug("dkim verifier stopped reading", s.attrs(slog.String("error", err.Error()))...)
+		}
+	}
+	if sg := m.content.signer; sg != nil {
+		if err := sg.Body(chunk); err != nil {
+			s.log.Error("dkim signer", s.attrs(slog.String("error", err.Error()))...)
+			m.content.signer = nil
+		}
+	}
+}
+
+// dkimResults finishes verification and returns the Authentication-Results
+// entries, one per signature (RFC 6008 header.b for telling them apart).
+func (s *Session) dkimResults() ([]dkim.Result, []authres.Entry) {
+	v := s.msg.content.verifier
+	if v == nil {
+		return nil, nil
+	}
+	results := v.Close()
+	entries := make([]authres.Entry, 0, len(results))
+	for _, r := range results {
+		e := authres.Entry{Method: "dkim", Result: r.Result, Reason: r.Reason, Props: []authres.Prop{
+			{Type: "header", Name: "d", Value: r.Domain}, {Type: "header", Name: "s", Value: r.Selector},
+			{Type: "header", Name: "a", Value: r.Algorithm}, {Type: "header", Name: "b", Value: r.BPrefix}}}
+		entries = append(entries, e)
+	}
+	return results, entries
+}
+
+// signatures finishes signing and returns the DKIM-Signature values.
+func (s *Session) signatures() []string {
+	sg := s.msg.content.signer
+	if sg == nil {
+		return nil
+	}
+	sigs, err := sg.Close()
+	if err != nil {
+		s.log.Error("dkim signing failed; the message goes out unsigned", s.attrs(slog.String("error", err.Error()))...)
+		return nil
+	}
+	return sigs
+}
+
+// evaluateDMARC runs DMARC (RFC 9989) for the message: exactly one From
+// address is needed; none or several is a permerror, as the RFC allows.
+func (s *Session) evaluateDMARC(ctx context.Context, dkimResults []dkim.Result) *dmarc.Result {
+	m := s.msg
+	if !s.e.cfg.DMARC.Enabled || m.outbound {
+		return nil
+	}
+	in := dmarc.Input{DomainExists: s.domainExists}
+	if m.content.froms == 1 {
+		in.FromDomain = fromDomain(m.content.from)
+	}
+	if m.spfOut != nil {
+		in.SPFResult = string(m.spfOut.Result)
+		in.SPFDomain = checks.SenderDomain(m.sender)
+		if m.spfOut.Identity == "helo" {
+			in.SPFDomain = s.helo
+		}
+	}
+	for _, r := range dkimResults {
+		in.DKIM = append(in.DKIM, dmarc.DKIMResult{Domain: r.Domain, Result: r.Result})
+	}
+	res := dmarc.Evaluate(ctx, s.e.resolver, in)
+	return &res
+}
+
+// domainExists tells DMARC's np= whether a From domain exists at all.
+func (s *Session) domainExists(ctx context.Context, domain string) (bool, error) {
+	_, err := s.e.resolver.LookupIP(ctx, "ip", domain)
+	switch {
+	case err == nil:
+		return true, nil
+	case dnsx.IsNXDomain(err):
+		return false, nil
+	case dnsx.IsNotFound(err):
+		return true, nil // the name exists, it just has no address
+	}
+	return false, err
+}
+
+// dmarcEntry is the Authentication-Results entry for a DMARC result.
+func dmarcEntry(r *dmarc.Result, fromDomain string) authres.Entry {
+	e := authres.Entry{Method: "dmarc", Result: r.Result, Props: []authres.Prop{{Type: "header", Name: "from", Value: fromDomain}}}
+	if r.Policy != "" {
+		e.Props = append(e.Props, authres.Prop{Type: "policy", Name: "dmarc", Value: r.Policy})
+	}
+	return e
+}
+
+// dmarcReply is the refusal for a message whose DMARC disposition is reject.
+func dmarcReply(domain string) *checks.Reply {
+	return &checks.Reply{Code: 550, Status: "5.7.1", Text: "Unauthenticated email from " + domain + " is not accepted due to its DMARC policy"}
+}
+
+// fromDomain returns the domain of the single address in a From value, or "".
+func fromDomain(value string) string {
+	addrs, err := mail.ParseAddressList(strings.TrimSpace(value))
+	if err != nil || len(addrs) != 1 {
+		return ""
+	}
+	return checks.SenderDomain(addrs[0].Address)
+}
