@@ -26,6 +26,20 @@ type content struct {
 	fields   [][2]string // outbound only: kept until the keys are chosen at end of headers
 }
 
+// abort stops verification and signing of a message that will not be
+// finished (RSET, a refusal, a lost connection): their goroutines must not
+// wait for a body that never comes. After End they are nil already.
+func (c *content) abort() {
+	if c.verifier != nil {
+		c.verifier.Abort()
+		c.verifier = nil
+	}
+	if c.signer != nil {
+		c.signer.Abort()
+		c.signer = nil
+	}
+}
+
 // contentHeader feeds one header field, as Postfix sent it (leading space
 // kept, folded lines joined with "\n").
 func (s *Session) contentHeader(name, value string) {
@@ -108,6 +122,10 @@ func (s *Session) dkimResults() ([]dkim.Result, []authres.Entry) {
 		return nil, nil
 	}
 	results := v.Close()
+	s.msg.content.verifier = nil
+	if n := v.Skipped(); n > 0 {
+		s.log.Info("dkim signatures over max_signatures not verified", s.attrs(slog.Int("skipped", n))...)
+	}
 	entries := make([]authres.Entry, 0, len(results))
 	for _, r := range results {
 		e := authres.Entry{Method: "dkim", Result: r.Result, Reason: r.Reason, Props: []authres.Prop{
@@ -125,6 +143,7 @@ func (s *Session) signatures() []string {
 		return nil
 	}
 	sigs, err := sg.Close()
+	s.msg.content.signer = nil
 	if err != nil {
 		s.log.Error("dkim signing failed; the message goes out unsigned", s.attrs(slog.String("error", err.Error()))...)
 		return nil

@@ -437,6 +437,7 @@ func (s *Session) Abort() { s.finishMessage() }
 
 func (s *Session) endMessage() {
 	if s.msg != nil {
+		s.msg.content.abort()
 		s.msg.cancel()
 		s.msg = nil
 	}
