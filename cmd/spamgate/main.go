@@ -29,6 +29,11 @@ commands:
                                run one transaction through the same checks as
                                serve and print what each check found and what
                                each recipient would be told
+  dkim keygen -domain D -selector S [-algo rsa|ed25519] [-out FILE]
+                               make a signing key (mode 0600) and print the
+                               DNS TXT record to publish
+  dkim dns -domain D -selector S -key FILE
+                               print the DNS TXT record of an existing key
   version                      print the version
 
 Run "spamgate COMMAND -h" for the flags of a command.
@@ -45,6 +50,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		return serve(args[1:], stderr)
+	case "dkim":
+		return dkimCmd(args[1:], stdout, stderr)
 	case "explain":
 		return explain(args[1:], stdout, stderr)
 	case "check-config":

@@ -61,3 +61,30 @@ func TestCheckConfigPolicyWarningsAndTableErrors(t *testing.T) {
 		t.Errorf("error does not name the table line:\n%s", errOut.String())
 	}
 }
+
+func TestDKIMKeygenAndDNS(t *testing.T) {
+	dir := t.TempDir()
+	key := filepath.Join(dir, "sel.example.org.pem")
+	for _, algo := range []string{"rsa", "ed25519"} {
+		os.Remove(key)
+		var out, errOut bytes.Buffer
+		if code := run([]string{"dkim", "keygen", "-domain", "example.org", "-selector", "sel", "-algo", algo, "-out", key}, &out, &errOut); code != 0 {
+			t.Fatalf("%s keygen: exit %d: %s", algo, code, errOut.String())
+		}
+		if fi, err := os.Stat(key); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("%s key mode: %v %v", algo, fi.Mode(), err)
+		}
+		record := out.String()
+		if !strings.HasPrefix(record, "sel._domainkey.example.org. IN TXT \"v=DKIM1; k="+algo) {
+			t.Errorf("%s record %q", algo, record)
+		}
+		out.Reset()
+		if code := run([]string{"dkim", "dns", "-domain", "example.org", "-selector", "sel", "-key", key}, &out, &errOut); code != 0 || out.String() != record {
+			t.Errorf("%s dns: exit %d, %q, want %q", algo, code, out.String(), record)
+		}
+		// An existing key is never overwritten.
+		if code := run([]string{"dkim", "keygen", "-domain", "example.org", "-selector", "sel", "-out", key}, &out, &errOut); code != 1 {
+			t.Errorf("%s: keygen over an existing key: exit %d", algo, code)
+		}
+	}
+}
