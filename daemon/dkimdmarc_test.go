@@ -81,3 +81,26 @@ func TestDKIMSignThenVerify(t *testing.T) {
 		t.Errorf("tampered body: %q", ar)
 	}
 }
+
+// Per-recipient dmarc_enforce: one recipient whose rule opts out keeps the
+// message (the refusal is per message at end of message); a rule can also
+// opt in where the global setting only records.
+func TestDMARCEnforcePerRecipient(t *testing.T) {
+	tx := func(rcpts ...string) miltertest.Tx {
+		return miltertest.Tx{ClientIP: "192.0.2.10", From: "user@good.test", Rcpts: rcpts,
+			Headers: [][2]string{{"From", " <ceo@reject.test>"}}, Body: "x\r\n"}
+	}
+	rules := "[[policy.rule]]\nrecipient = \"lenient.example\"\ndmarc_enforce = false\n\n" +
+		"[[policy.rule]]\nrecipient = \"strict.example\"\ndmarc_enforce = true\n"
+	r := startRig(t, rules)
+	if res := r.run(t, tx("a@lenient.example", "b@example.net")); res.Final.Code != gomilter.ActContinue {
+		t.Errorf("with an opted-out recipient: %+v", res.Final)
+	}
+	if res := r.run(t, tx("b@example.net")); res.Final.SMTPCode != 550 {
+		t.Errorf("without one: %+v", res.Final)
+	}
+	r = startRig(t, "[dmarc]\nenforce = false\n"+rules)
+	if res := r.run(t, tx("c@strict.example")); res.Final.SMTPCode != 550 {
+		t.Errorf("opted in under a recording-only default: %+v", res.Final)
+	}
+}

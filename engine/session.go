@@ -71,8 +71,12 @@ type message struct {
 
 	accepted, refused int
 	content           content
-	arSeen            int   // Authentication-Results fields seen so far
-	forged            []int // 1-based indexes of those carrying our authserv-id
+	// dmarcOptIn/OptOut: an accepted recipient's rule set dmarc_enforce
+	// true/false. The whole message is refused or not at end of message, so
+	// one opt-out keeps it (recorded only) for everyone.
+	dmarcOptIn, dmarcOptOut bool
+	arSeen                  int   // Authentication-Results fields seen so far
+	forged                  []int // 1-based indexes of those carrying our authserv-id
 }
 
 // NewSession starts a session; ctx bounds everything it does.
@@ -207,6 +211,10 @@ func (s *Session) Rcpt(rcpt string) *checks.Reply {
 	}
 	if reply == nil {
 		m.accepted++
+		if set.DMARCEnforce != nil {
+			m.dmarcOptIn = m.dmarcOptIn || *set.DMARCEnforce
+			m.dmarcOptOut = m.dmarcOptOut || !*set.DMARCEnforce
+		}
 		if s.log.Enabled(s.ctx, slog.LevelDebug) { // the attributes cost allocations on every RCPT
 			s.log.Debug("recipient accepted", s.attrs(slog.String("rcpt", rcpt), slog.String("rule", source))...)
 		}
@@ -407,7 +415,8 @@ func (s *Session) authenticate() (string, *checks.Reply) {
 		from := fromDomain(m.content.from)
 		entries = append(entries, dmarcEntry(d, from))
 		m.dmarcOut = d
-		if s.e.cfg.DMARC.Enforce && d.Disposition == "reject" {
+		enforce := (s.e.cfg.DMARC.Enforce || m.dmarcOptIn) && !m.dmarcOptOut
+		if enforce && d.Disposition == "reject" {
 			reply = dmarcReply(from)
 		}
 	}
