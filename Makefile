@@ -27,6 +27,7 @@ run: build
 # Benchmarks print figures; they assert nothing about time (docs/BENCHMARKS.md).
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3000x ./bench/
+	$(GO) test -run '^$$' -bench . -benchmem ./dkim/ ./policy/ ./policyredis/
 
 # A short run of every fuzz target (go test runs their seed corpora in `make test`).
 fuzz:

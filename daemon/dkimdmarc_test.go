@@ -104,3 +104,19 @@ func TestDMARCEnforcePerRecipient(t *testing.T) {
 		t.Errorf("opted in under a recording-only default: %+v", res.Final)
 	}
 }
+
+// p=quarantine with quarantine_action = "quarantine" holds the message.
+func TestDMARCQuarantine(t *testing.T) {
+	r := startRig(t, "[dmarc]\nquarantine_action = \"quarantine\"\n")
+	res := r.run(t, miltertest.Tx{ClientIP: "198.51.100.7", From: "user@reject.test", Rcpts: []string{"a@example.net"},
+		Headers: [][2]string{{"From", " <alice@good.test>"}}, Body: "x\r\n"})
+	var held string
+	for _, m := range res.Mods {
+		if m.Code == gomilter.ActQuarantine {
+			held = m.Reason
+		}
+	}
+	if held != "DMARC policy of good.test" {
+		t.Errorf("quarantine reason %q; mods %+v", held, res.Mods)
+	}
+}

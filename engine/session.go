@@ -75,8 +75,9 @@ type message struct {
 	// true/false. The whole message is refused or not at end of message, so
 	// one opt-out keeps it (recorded only) for everyone.
 	dmarcOptIn, dmarcOptOut bool
-	arSeen                  int   // Authentication-Results fields seen so far
-	forged                  []int // 1-based indexes of those carrying our authserv-id
+	quarantine              string // a reason to hold the message, "" for none
+	arSeen                  int    // Authentication-Results fields seen so far
+	forged                  []int  // 1-based indexes of those carrying our authserv-id
 }
 
 // NewSession starts a session; ctx bounds everything it does.
@@ -355,10 +356,11 @@ func (s *Session) Header(name, value string) {
 
 // HeaderChange is one header edit at end of message.
 type HeaderChange struct {
-	Delete bool   `json:"delete,omitempty"` // delete the Index-th field called Name (1-based)
-	Index  int    `json:"index"`            // for inserts: the position (0 = top)
-	Name   string `json:"name"`             // header field name
-	Value  string `json:"value,omitempty"`  // the value, without the leading space
+	Quarantine string `json:"quarantine,omitempty"` // not a header edit: hold the message in Postfix's hold queue, with this reason
+	Delete     bool   `json:"delete,omitempty"`     // delete the Index-th field called Name (1-based)
+	Index      int    `json:"index"`                // for inserts: the position (0 = top)
+	Name       string `json:"name"`                 // header field name
+	Value      string `json:"value,omitempty"`      // the value, without the leading space
 }
 
 // End finishes the transaction. It returns the header edits (deletions
@@ -387,6 +389,9 @@ func (s *Session) End() ([]HeaderChange, *checks.Reply) {
 		var ar string
 		ar, reply = s.authenticate()
 		changes = append(changes, HeaderChange{Name: "Authentication-Results", Value: ar})
+		if m.quarantine != "" {
+			changes = append(changes, HeaderChange{Quarantine: m.quarantine})
+		}
 	}
 	s.log.Info("message", s.summary()...)
 	if s.report != nil {
@@ -418,6 +423,9 @@ func (s *Session) authenticate() (string, *checks.Reply) {
 		enforce := (s.e.cfg.DMARC.Enforce || m.dmarcOptIn) && !m.dmarcOptOut
 		if enforce && d.Disposition == "reject" {
 			reply = dmarcReply(from)
+		}
+		if enforce && d.Disposition == "quarantine" && s.e.cfg.DMARC.QuarantineAction == "quarantine" {
+			m.quarantine = "DMARC policy of " + from
 		}
 	}
 	if s.report != nil {

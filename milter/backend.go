@@ -83,7 +83,9 @@ func (b *backend) Body(m *gomilter.Modifier) (gomilter.Response, error) {
 	}
 	for _, c := range changes {
 		var err error
-		if c.Delete {
+		if c.Quarantine != "" {
+			err = m.Quarantine(c.Quarantine)
+		} else if c.Delete {
 			err = m.ChangeHeader(c.Index, c.Name, "")
 		} else {
 			// The leading space is ours to give: SMFIP_HDR_LEADSPC is negotiated.

@@ -3,8 +3,9 @@ package milter
 import gomilter "github.com/emersion/go-milter"
 
 // actions are the modifications spamgate may make: add and change headers
-// (Authentication-Results), and set the macro lists below.
-const actions = gomilter.OptAddHeader | gomilter.OptChangeHeader | gomilter.OptSetSymList
+// (Authentication-Results, DKIM-Signature), quarantine (DMARC), and set the
+// macro lists below.
+const actions = gomilter.OptAddHeader | gomilter.OptChangeHeader | gomilter.OptQuarantine | gomilter.OptSetSymList
 
 // protocol asks Postfix for no reply to events that never get one other than
 // "continue" (each reply is a round trip Postfix waits for), and for header
