@@ -5,8 +5,8 @@
 package miltertest
 
 import (
-	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"time"
@@ -28,6 +28,7 @@ type Tx struct {
 	Rcpts      []string
 	Headers    [][2]string // name, value (value as Postfix sends it: leading space kept)
 	Body       string
+	BodyReader io.Reader // when set, the body is read from it instead (large messages)
 }
 
 // Result is what the milter answered.
@@ -173,7 +174,11 @@ func content(s *gomilter.ClientSession, tx Tx, res *Result) error {
 	if err := s.Macros(gomilter.CodeEOB, "i", tx.QueueID); err != nil {
 		return err
 	}
-	mods, act, err := s.BodyReadFrom(bytes.NewReader([]byte(tx.Body)))
+	var body io.Reader = strings.NewReader(tx.Body)
+	if tx.BodyReader != nil {
+		body = tx.BodyReader
+	}
+	mods, act, err := s.BodyReadFrom(body)
 	if err != nil {
 		return fmt.Errorf("body: %w", err)
 	}
