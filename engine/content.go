@@ -21,15 +21,19 @@ import (
 type content struct {
 	verifier *dkim.Verifier
 	signer   *dkim.Signer
-	from     string      // the From field's value; "" when absent
-	froms    int         // how many From fields
-	fields   [][2]string // outbound only: kept until the keys are chosen at end of headers
+	from     string             // the From field's value; "" when absent
+	froms    int                // how many From fields
+	fields   [][2]string        // outbound only: kept until the keys are chosen at end of headers
+	cancel   context.CancelFunc // ends the verifier's lookup deadline
 }
 
 // abort stops verification and signing of a message that will not be
 // finished (RSET, a refusal, a lost connection): their goroutines must not
 // wait for a body that never comes. After End they are nil already.
 func (c *content) abort() {
+	if c.cancel != nil {
+		c.cancel()
+	}
 	if c.verifier != nil {
 		c.verifier.Abort()
 		c.verifier = nil
@@ -58,7 +62,11 @@ func (s *Session) contentHeader(name, value string) {
 		return
 	}
 	if m.content.verifier == nil {
-		m.content.verifier = dkim.NewVerifier(m.ctx, s.e.resolver.LookupTXT, s.e.cfg.DKIM.MaxSignatures)
+		// Key lookups get the check timeout like every other lookup; the
+		// message context (cancelled at its end) is the parent.
+		ctx, cancel := context.WithTimeout(m.ctx, s.e.timeout)
+		m.content.cancel = cancel
+		m.content.verifier = dkim.NewVerifier(ctx, s.e.resolver.LookupTXT, s.e.cfg.DKIM.MaxSignatures)
 	}
 	m.content.verifier.Header(name, value)
 }

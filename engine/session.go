@@ -416,7 +416,9 @@ func (s *Session) authenticate() (string, *checks.Reply) {
 	dkimResults, dkimEntries := s.dkimResults()
 	entries = append(entries, dkimEntries...)
 	var reply *checks.Reply
-	if d := s.evaluateDMARC(m.ctx, dkimResults); d != nil {
+	ctx, cancel := context.WithTimeout(m.ctx, s.e.timeout)
+	defer cancel()
+	if d := s.evaluateDMARC(ctx, dkimResults); d != nil {
 		from := fromDomain(m.content.from)
 		entries = append(entries, dmarcEntry(d, from))
 		m.dmarcOut = d
