@@ -35,6 +35,9 @@ type DMARC struct {
 	// QuarantineAction is what p=quarantine does: "tag" (headers for the
 	// user's filters) or "quarantine" (Postfix's hold queue).
 	QuarantineAction string `toml:"quarantine_action"`
+	// HistoryDir, when set, records every evaluation (one JSON line each,
+	// a file per day) for `spamgate dmarc report` (RFC 9990 aggregate reports).
+	HistoryDir string `toml:"history_dir"`
 }
 
 func defaultDKIM() DKIM   { return DKIM{Enabled: true, MaxSignatures: 5} }

@@ -7,11 +7,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	gomilter "github.com/emersion/go-milter"
 	"github.com/miekg/dns"
 
 	"spamgate/dkim"
+	"spamgate/dmarcreport"
 	"spamgate/internal/miltertest"
 )
 
@@ -118,5 +120,28 @@ func TestDMARCQuarantine(t *testing.T) {
 	}
 	if held != "DMARC policy of good.test" {
 		t.Errorf("quarantine reason %q; mods %+v", held, res.Mods)
+	}
+}
+
+// Every DMARC evaluation is recorded for aggregate reports; the history
+// yields one report for the domain that asks for them (rua=).
+func TestDMARCHistory(t *testing.T) {
+	dir := t.TempDir()
+	r := startRig(t, fmt.Sprintf("[dmarc]\nhistory_dir = %q\n", dir))
+	for range 3 {
+		r.run(t, miltertest.Tx{ClientIP: "192.0.2.10", From: "user@good.test", Rcpts: []string{"a@example.net"},
+			Headers: [][2]string{{"From", " <news@report.test>"}}, Body: "x\r\n"})
+	}
+	evals, warnings, err := dmarcreport.Read(dir, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	if err != nil || len(warnings) > 0 || len(evals) != 3 {
+		t.Fatalf("history: %d evaluations, warnings %v, %v", len(evals), warnings, err)
+	}
+	if e := evals[0]; e.HeaderFrom != "report.test" || e.PolicyDomain != "report.test" || e.SourceIP.String() != "192.0.2.10" {
+		t.Errorf("evaluation %+v", e)
+	}
+	reports := dmarcreport.Aggregate(evals, dmarcreport.Reporter{OrgName: "mx.test", Email: "postmaster@mx.test", Domain: "mx.test"},
+		time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	if len(reports) != 1 || reports[0].Domain != "report.test" || !strings.Contains(string(reports[0].XML), "<count>3</count>") {
+		t.Errorf("reports %+v", reports)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/emersion/go-message/mail"
 
@@ -11,6 +12,7 @@ import (
 	"spamgate/checks"
 	"spamgate/dkim"
 	"spamgate/dmarc"
+	"spamgate/dmarcreport"
 	"spamgate/dnsx"
 )
 
@@ -219,4 +221,35 @@ func fromDomain(value string) string {
 		return ""
 	}
 	return checks.SenderDomain(addrs[0].Address)
+}
+
+// recordDMARC appends the evaluation to the history for aggregate reports;
+// only evaluations that found a policy can be reported.
+func (s *Session) recordDMARC(d *dmarc.Result, from string, dkimResults []dkim.Result) {
+	h := s.e.history
+	if h == nil || d.PolicyDomain == "" || d.Record == nil {
+		return
+	}
+	m := s.msg
+	e := dmarcreport.Evaluation{
+		Time: time.Now(), SourceIP: s.client.Addr, HeaderFrom: from, EnvelopeFrom: checks.SenderDomain(m.sender),
+		PolicyDomain: d.PolicyDomain, Policy: dmarcreport.PolicyFromRecord(d.Record), Disposition: d.Disposition,
+		DKIMAligned: d.DKIMAligned, SPFAligned: d.SPFAligned, RUA: d.Record.RUA,
+	}
+	for _, r := range dkimResults {
+		e.DKIM = append(e.DKIM, dmarcreport.AuthResult{Domain: r.Domain, Selector: r.Selector, Result: r.Result})
+	}
+	if o := m.spfOut; o != nil {
+		scope, domain := "mfrom", e.EnvelopeFrom
+		if o.Identity == "helo" {
+			scope, domain = "helo", s.helo
+		}
+		e.SPF = []dmarcreport.AuthResult{{Domain: domain, Scope: scope, Result: string(o.Result)}}
+	}
+	if !s.e.cfg.DMARC.Enforce && d.Disposition != "none" {
+		e.Disposition, e.Override, e.OverrideComment = "none", "local_policy", "[dmarc] enforce = false"
+	}
+	if err := h.Append(e); err != nil {
+		s.log.Warn("dmarc history", s.attrs(slog.String("error", err.Error()))...)
+	}
 }

@@ -16,6 +16,7 @@ import (
 	"spamgate/checks"
 	"spamgate/config"
 	"spamgate/dkim"
+	"spamgate/dmarcreport"
 	"spamgate/dnsbl"
 	"spamgate/policy"
 	"spamgate/policyredis"
@@ -39,14 +40,16 @@ type Engine struct {
 	policy   *policy.Policy
 	redis    *policyredis.Source   // nil without [policy.redis] addresses
 	keys     map[string][]dkim.Key // DKIM signing keys by lower-case domain
+	history  *dmarcreport.History  // nil without [dmarc] history_dir
 	exempt   tlsExempt
 	internal []netip.Prefix
 	spf      checks.SPFPolicy
 	timeout  time.Duration
 
-	stop       context.CancelFunc // stops the DNSBL monitor
-	monitoring bool               // the monitor runs (started here or taken over)
-	redisTaken bool               // a newer engine uses this one's Redis source
+	stop         context.CancelFunc // stops the DNSBL monitor
+	monitoring   bool               // the monitor runs (started here or taken over)
+	redisTaken   bool               // a newer engine uses this one's Redis source
+	historyTaken bool               // … and this one's DMARC history
 }
 
 // New builds an Engine. The resolver may be shared with other Engines. When
@@ -74,6 +77,9 @@ func New(cfg *config.Config, r Resolver, log *slog.Logger, prev *Engine) (*Engin
 		return nil, err
 	}
 	if e.keys, err = loadKeys(cfg.DKIM.Keys); err != nil {
+		return nil, err
+	}
+	if e.history, err = openHistory(cfg.DMARC.HistoryDir, prev); err != nil {
 		return nil, err
 	}
 	if e.redis, err = redisSource(cfg.Policy.Redis, prev); err != nil {
@@ -114,6 +120,26 @@ func (e *Engine) Close() {
 	if e.redis != nil && !e.redisTaken {
 		e.redis.Close()
 	}
+	if e.history != nil && !e.historyTaken {
+		e.history.Close()
+	}
+}
+
+// openHistory opens the DMARC history, or takes over the previous
+// engine's when the directory is the same.
+func openHistory(dir string, prev *Engine) (*dmarcreport.History, error) {
+	if dir == "" {
+		return nil, nil
+	}
+	if prev != nil && prev.history != nil && prev.cfg.DMARC.HistoryDir == dir {
+		prev.historyTaken = true
+		return prev.history, nil
+	}
+	h, err := dmarcreport.OpenHistory(dir)
+	if err != nil {
+		return nil, fmt.Errorf("dmarc history_dir: %w", err)
+	}
+	return h, nil
 }
 
 // Config returns the configuration the Engine was built from.

@@ -422,6 +422,7 @@ func (s *Session) authenticate() (string, *checks.Reply) {
 		from := fromDomain(m.content.from)
 		entries = append(entries, dmarcEntry(d, from))
 		m.dmarcOut = d
+		s.recordDMARC(d, from, dkimResults)
 		enforce := (s.e.cfg.DMARC.Enforce || m.dmarcOptIn) && !m.dmarcOptOut
 		if enforce && d.Disposition == "reject" {
 			reply = dmarcReply(from)

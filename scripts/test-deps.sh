@@ -23,6 +23,7 @@ needs='
 /usr/sbin/slapadd slapd
 /usr/bin/ldapsearch ldap-utils
 /usr/bin/ldapadd ldap-utils
+/usr/bin/xmllint libxml2-utils
 '
 
 missing=$(echo "$needs" | while read -r bin pkg; do

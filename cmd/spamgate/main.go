@@ -34,6 +34,9 @@ commands:
                                DNS TXT record to publish
   dkim dns -domain D -selector S -key FILE
                                print the DNS TXT record of an existing key
+  dmarc report -history DIR -since 24h -out DIR [-config FILE]
+                               write RFC 9990 aggregate reports (XML) from the
+                               recorded DMARC evaluations
   version                      print the version
 
 Run "spamgate COMMAND -h" for the flags of a command.
@@ -50,6 +53,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		return serve(args[1:], stderr)
+	case "dmarc":
+		if len(args) > 1 && args[1] == "report" {
+			return dmarcReport(args[2:], stdout, stderr)
+		}
+		fmt.Fprintln(stderr, "usage: spamgate dmarc report -config FILE -history DIR -since 24h -out DIR")
+		return 2
 	case "dkim":
 		return dkimCmd(args[1:], stdout, stderr)
 	case "explain":
