@@ -37,6 +37,10 @@ commands:
   dmarc report -history DIR -since 24h -out DIR [-config FILE]
                                write RFC 9990 aggregate reports (XML) from the
                                recorded DMARC evaluations
+  dns-check DOMAIN [-ip ADDR] [-config FILE] [-json]
+                               check what a sending domain publishes: SPF, DKIM
+                               keys of the configured selectors, DMARC with rua,
+                               MX, forward-confirmed PTR of the sending IP
   version                      print the version
 
 Run "spamgate COMMAND -h" for the flags of a command.
@@ -53,6 +57,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		return serve(args[1:], stderr)
+	case "dns-check":
+		return dnsCheck(args[1:], stdout, stderr)
 	case "dmarc":
 		if len(args) > 1 && args[1] == "report" {
 			return dmarcReport(args[2:], stdout, stderr)

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strings"
+
+	"spamgate/config"
+	"spamgate/dnscheck"
+	"spamgate/dnsx"
+)
+
+const dnsCheckUsage = "usage: spamgate dns-check [-config FILE] [-ip ADDR] [-json] DOMAIN"
+
+// dnsCheck runs "spamgate dns-check DOMAIN": what the domain publishes for
+// mail it sends. Exit 0 when nothing failed, 1 when a check failed (or the
+// configuration could not be used), 2 on bad usage.
+func dnsCheck(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("dns-check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, dnsCheckUsage)
+		fs.PrintDefaults()
+	}
+	cfgPath := fs.String("config", "", "configuration file (TOML): its [dns] resolver and the [[dkim.key]] keys to compare; built-in defaults when empty")
+	ipFlag := fs.String("ip", "", "sending IP address whose PTR must be forward-confirmed; skipped when empty")
+	asJSON := fs.Bool("json", false, "print JSON")
+	domain, ok := parseInterspersed(fs, args)
+	if !ok {
+		return 2
+	}
+	var ip netip.Addr
+	if *ipFlag != "" {
+		var err error
+		if ip, err = netip.ParseAddr(*ipFlag); err != nil {
+			fmt.Fprintf(stderr, "spamgate dns-check: -ip %q: not an IP address\n", *ipFlag)
+			return 2
+		}
+	}
+	cfg, err := config.LoadOrDefault(*cfgPath)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	r, err := dnsx.New(dnsx.Config{Nameservers: cfg.DNS.Nameservers, Timeout: cfg.DNS.Timeout.Duration})
+	if err != nil {
+		fmt.Fprintln(stderr, "spamgate dns-check:", err)
+		return 1
+	}
+	// Each lookup is bounded by the resolver's timeout and attempts; Ctrl-C
+	// still ends the run at once.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	rep := dnscheck.Run(ctx, r, domain, cfg.DKIM.Keys, ip)
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		// "ok" saves a script from knowing which statuses count as failure.
+		enc.Encode(struct {
+			dnscheck.Report
+			OK bool `json:"ok"`
+		}{rep, rep.OK()})
+	} else {
+		rep.Write(stdout)
+	}
+	if !rep.OK() {
+		return 1
+	}
+	return 0
+}
+
+// parseInterspersed parses flags on both sides of the one DOMAIN argument:
+// "dns-check example.org -ip 192.0.2.1" is how people type it, and the flag
+// package alone stops at the first non-flag.
+func parseInterspersed(fs *flag.FlagSet, args []string) (domain string, ok bool) {
+	if fs.Parse(args) != nil {
+		return "", false
+	}
+	if fs.NArg() == 0 {
+		fmt.Fprintln(fs.Output(), "spamgate dns-check: DOMAIN is required\n"+dnsCheckUsage)
+		return "", false
+	}
+	domain = fs.Arg(0)
+	if fs.Parse(fs.Args()[1:]) != nil {
+		return "", false
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "spamgate dns-check: one DOMAIN only, got also %q\n%s\n", fs.Args(), dnsCheckUsage)
+		return "", false
+	}
+	if strings.TrimSuffix(domain, ".") == "" || strings.HasPrefix(domain, "-") {
+		fmt.Fprintf(fs.Output(), "spamgate dns-check: %q is not a domain\n", domain)
+		return "", false
+	}
+	return domain, true
+}
