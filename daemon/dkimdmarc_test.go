@@ -145,3 +145,16 @@ func TestDMARCHistory(t *testing.T) {
 		t.Errorf("reports %+v", reports)
 	}
 }
+
+// p=quarantine with the default quarantine_action = "tag" flags the message.
+func TestDMARCQuarantineTags(t *testing.T) {
+	r := startRig(t, "")
+	res := r.run(t, miltertest.Tx{ClientIP: "198.51.100.7", From: "user@reject.test", Rcpts: []string{"a@example.net"},
+		Headers: [][2]string{{"From", " <alice@good.test>"}}, Body: "x\r\n"})
+	if got := res.Header("X-Spam-Flag"); len(got) != 1 || strings.TrimSpace(got[0]) != "YES" {
+		t.Errorf("X-Spam-Flag %q", got)
+	}
+	if ar := res.Header("Authentication-Results"); len(ar) != 1 || !strings.Contains(ar[0], "dmarc=fail header.from=good.test policy.dmarc=quarantine") {
+		t.Errorf("Authentication-Results %q", ar)
+	}
+}

@@ -76,6 +76,7 @@ type message struct {
 	// one opt-out keeps it (recorded only) for everyone.
 	dmarcOptIn, dmarcOptOut bool
 	quarantine              string // a reason to hold the message, "" for none
+	spamFlag                bool   // tag the message as spam (X-Spam-Flag: YES)
 	arSeen                  int    // Authentication-Results fields seen so far
 	forged                  []int  // 1-based indexes of those carrying our authserv-id
 }
@@ -392,6 +393,9 @@ func (s *Session) End() ([]HeaderChange, *checks.Reply) {
 		if m.quarantine != "" {
 			changes = append(changes, HeaderChange{Quarantine: m.quarantine})
 		}
+		if m.spamFlag {
+			changes = append(changes, HeaderChange{Name: "X-Spam-Flag", Value: "YES"})
+		}
 	}
 	s.log.Info("message", s.summary()...)
 	if s.report != nil {
@@ -427,8 +431,15 @@ func (s *Session) authenticate() (string, *checks.Reply) {
 		if enforce && d.Disposition == "reject" {
 			reply = dmarcReply(from)
 		}
-		if enforce && d.Disposition == "quarantine" && s.e.cfg.DMARC.QuarantineAction == "quarantine" {
-			m.quarantine = "DMARC policy of " + from
+		if enforce && d.Disposition == "quarantine" {
+			switch s.e.cfg.DMARC.QuarantineAction {
+			case "quarantine":
+				m.quarantine = "DMARC policy of " + from
+			case "tag":
+				// The flag users' Sieve rules sort into Junk; the spam
+				// score (issue 6) will count it too.
+				m.spamFlag = true
+			}
 		}
 	}
 	if s.report != nil {
