@@ -62,3 +62,22 @@ func TestRFC6376CanonicalizationExample(t *testing.T) {
 		})
 	}
 }
+
+// RFC 6376 section 3.6.1: h= in the key record lists the hash algorithms the
+// key may be used with; a sha256 signature under a key limited to sha1 must
+// not pass.
+func TestKeyRecordHashAlgorithms(t *testing.T) {
+	z := zone{}
+	key := genKey(t, "rsa", "example.com", "h", z)
+	fields, body := postfixFields(t, "From: <a@example.com>\r\nSubject: h=\r\n\r\nbody\r\n")
+	signed := sign(t, []Key{key}, fields, body)
+	rec := z["h._domainkey.example.com"].(string)
+	for _, tt := range []struct{ h, want string }{{"", Pass}, {"h=sha256; ", Pass}, {"h=sha1:sha256; ", Pass}, {"h=sha1; ", "not pass"}} {
+		z["h._domainkey.example.com"] = strings.Replace(rec, "v=DKIM1; ", "v=DKIM1; "+tt.h, 1)
+		got := verify(t, z, signed, body, 7)
+		pass := len(got) == 1 && got[0].Result == Pass
+		if pass != (tt.want == Pass) {
+			t.Errorf("key record %q: %s, want %s", tt.h, results(got), tt.want)
+		}
+	}
+}
