@@ -70,8 +70,12 @@ func TestOutboundTLSPolicyThroughPostfix(t *testing.T) {
 	t.Run("next hop offers TLS: delivered encrypted", func(t *testing.T) {
 		sender := send(t, withTLS)
 		sinkTLS.WaitMessages(t, 1, 20*time.Second)
-		if log := sender.Log(); !strings.Contains(log, "TLS connection established to") {
-			t.Errorf("sender did not use TLS:\n%s", log)
+		// Postfix logs through postlogd, asynchronously: wait for the line.
+		for deadline := time.Now().Add(10 * time.Second); !strings.Contains(sender.Log(), "TLS connection established to"); {
+			if time.Now().After(deadline) {
+				t.Fatalf("sender did not use TLS:\n%s", sender.Log())
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
 	})
 	t.Run("next hop without TLS: deferred, never sent in cleartext", func(t *testing.T) {

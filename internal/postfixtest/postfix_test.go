@@ -78,8 +78,14 @@ func TestRelayWithoutMilter(t *testing.T) {
 	if body := string(m.Body()); body != "Hello.\r\n.a line that starts with a dot\r\n" {
 		t.Errorf("body %q", body)
 	}
-	if !strings.Contains(pf.Log(), tr.QueueID()+": to=<ok@dest.test>, relay=127.0.0.1[127.0.0.1]") {
-		t.Errorf("log does not show the delivery of %s:\n%s", tr.QueueID(), pf.Log())
+	// The sink has the message before Postfix's smtp process logs the
+	// delivery: wait for the line.
+	want := tr.QueueID() + ": to=<ok@dest.test>, relay=127.0.0.1[127.0.0.1]"
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(pf.Log(), want); {
+		if time.Now().After(deadline) {
+			t.Fatalf("log does not show the delivery of %s:\n%s", tr.QueueID(), pf.Log())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
