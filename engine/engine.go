@@ -70,7 +70,7 @@ func New(cfg *config.Config, r Resolver, log *slog.Logger, prev *Engine) (*Engin
 		timeout:  cfg.Milter.CheckTimeout.Duration,
 		stop:     func() {},
 	}
-	if e.policy, _, err = loadPolicy(cfg, log); err != nil {
+	if e.policy, _, err = LoadPolicy(cfg, log); err != nil {
 		return nil, err
 	}
 	if e.exempt, err = newTLSExempt(cfg.Policy); err != nil {

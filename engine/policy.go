@@ -14,11 +14,11 @@ import (
 	"spamgate/policyredis"
 )
 
-// loadPolicy builds the per-recipient policy: the [[policy.rule]] entries of
+// LoadPolicy builds the per-recipient policy: the [[policy.rule]] entries of
 // the file first, then the table files, in the order given. Any error keeps
 // the caller's old policy in force; warnings (shadowed rules, keys set
-// twice) are logged and printed by check-config.
-func loadPolicy(cfg *config.Config, log *slog.Logger) (*policy.Policy, []policy.Warning, error) {
+// twice) are logged, and check-config prints them.
+func LoadPolicy(cfg *config.Config, log *slog.Logger) (*policy.Policy, []policy.Warning, error) {
 	rules := cfg.PolicyRules()
 	if len(cfg.Policy.Tables) > 0 {
 		table, err := policy.LoadTables(cfg.Policy.Tables)
@@ -35,11 +35,6 @@ func loadPolicy(cfg *config.Config, log *slog.Logger) (*policy.Policy, []policy.
 		log.Warn("policy rule", "source", w.Source, "warning", w.Msg)
 	}
 	return p, warnings, nil
-}
-
-// LoadPolicy is loadPolicy for check-config.
-func LoadPolicy(cfg *config.Config, log *slog.Logger) (*policy.Policy, []policy.Warning, error) {
-	return loadPolicy(cfg, log)
 }
 
 // tlsExempt holds the trusted relays whose cleartext deliveries require_tls
