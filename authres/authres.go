@@ -23,6 +23,8 @@ type Entry struct {
 	Result string // "pass", "fail", "none", …
 	Reason string // free text, written as reason="…"
 	Props  []Prop
+	// Comment is written last, in parentheses (e.g. iprev's host name).
+	Comment string
 }
 
 // Format returns the header field value (without "Authentication-Results:")
@@ -53,8 +55,24 @@ func Format(authservID string, entries []Entry) string {
 			b.WriteByte('=')
 			b.WriteString(propValue(p.Value))
 		}
+		if e.Comment != "" {
+			b.WriteString(" (")
+			b.WriteString(commentText(e.Comment))
+			b.WriteByte(')')
+		}
 	}
 	return b.String()
+}
+
+// commentText keeps what may stand in an RFC 5322 comment unescaped:
+// printable ASCII without parentheses or backslashes (a host name, here).
+func commentText(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r <= ' ' || r > '~' || r == '(' || r == ')' || r == '\\' {
+			return -1
+		}
+		return r
+	}, s)
 }
 
 // propValue writes a pvalue: a token, an address (local-part@domain), or a

@@ -22,6 +22,9 @@ func TestFormat(t *testing.T) {
 			{Method: "spf", Result: "permerror", Reason: "void lookup limit\r\n exceeded"},
 			{Method: "iprev", Result: "pass", Props: []Prop{{"policy", "iprev", "192.0.2.1"}}},
 		}, "mx.example.org;\r\n\tspf=permerror reason=\"void lookup limit exceeded\";\r\n\tiprev=pass policy.iprev=192.0.2.1"},
+		{"iprev with the host name as comment (RFC 8601 B.4)", []Entry{
+			{Method: "iprev", Result: "pass", Props: []Prop{{"policy", "iprev", "192.0.2.200"}}, Comment: "mail.(example).com\r\n"},
+		}, "mx.example.org;\r\n\tiprev=pass policy.iprev=192.0.2.200 (mail.example.com)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -24,6 +24,8 @@ needs='
 /usr/bin/ldapsearch ldap-utils
 /usr/bin/ldapadd ldap-utils
 /usr/bin/xmllint libxml2-utils
+/usr/sbin/spamd spamd
+/usr/bin/spamassassin spamassassin
 '
 
 missing=$(echo "$needs" | while read -r bin pkg; do
@@ -72,7 +74,7 @@ DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $m
 if [ -x /usr/sbin/postfix ] && postfix status >/dev/null 2>&1; then
 	postfix stop >/dev/null 2>&1 || true
 fi
-for svc in redis-server slapd; do
+for svc in redis-server slapd spamd; do
 	if [ -x "/etc/init.d/$svc" ]; then
 		"/etc/init.d/$svc" stop >/dev/null 2>&1 || true
 	fi

@@ -1,0 +1,297 @@
+// Package slapdtest runs a real, throwaway slapd (Debian's OpenLDAP) for
+// tests: its cn=config and data are built with slapadd in a temp dir, it
+// listens only on ldap://127.0.0.1:FREEPORT/, the test waits until a bind
+// works, and it is killed when the test ends. It fails the test, never
+// skips it, when slapd is missing: a skipped test looks like a passed one
+// in CI.
+package slapdtest
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/go-ldap/ldap/v3"
+)
+
+// Absolute paths on purpose: /usr/sbin is not on every test runner's PATH.
+const (
+	Slapd     = "/usr/sbin/slapd"
+	Slapadd   = "/usr/sbin/slapadd"
+	SchemaDir = "/etc/ldap/schema"
+)
+
+// Suffix is the one database's naming context; AdminDN is its rootdn.
+const (
+	Suffix  = "dc=example,dc=test"
+	AdminDN = "cn=admin," + Suffix
+)
+
+const installHint = "run scripts/test-deps.sh as root (make deps), or: apt-get update && " +
+	"DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends slapd ldap-utils"
+
+// Server is a throwaway slapd. It runs as the test's user (root in CI):
+// dropping privileges would need the temp dir to be readable by openldap.
+type Server struct {
+	t        testing.TB
+	dir      string
+	port     int
+	password string
+	tls      *tlsFiles // nil: no StartTLS
+	cmd      *exec.Cmd
+	exited   chan struct{} // closed once cmd has been waited for
+}
+
+// Start builds a server whose database holds ldif (LDIF entries under
+// Suffix; the suffix entry itself is added when ldif lacks it) and starts
+// it.
+func Start(t testing.TB, ldif string) *Server {
+	t.Helper()
+	return start(t, ldif, false)
+}
+
+// StartTLS is Start with a self-signed certificate for 127.0.0.1, so that
+// clients can use the StartTLS operation; CAFile is the certificate.
+func StartTLS(t testing.TB, ldif string) *Server {
+	t.Helper()
+	return start(t, ldif, true)
+}
+
+func start(t testing.TB, ldif string, withTLS bool) *Server {
+	t.Helper()
+	for _, bin := range []string{Slapd, Slapadd} {
+		if _, err := os.Stat(bin); err != nil {
+			t.Fatalf("slapd is needed for these tests: %v; %s", err, installHint)
+		}
+	}
+	s := &Server{t: t, dir: t.TempDir(), password: randomPassword(t)}
+	if withTLS {
+		s.tls = &tlsFiles{cert: filepath.Join(s.dir, "cert.pem"), key: filepath.Join(s.dir, "key.pem")}
+		if err := writeSelfSigned(s.tls.cert, s.tls.key); err != nil {
+			t.Fatalf("slapdtest: %v", err)
+		}
+	}
+	if err := build(s.dir, s.password, ldif, s.tls); err != nil {
+		t.Fatalf("slapdtest: %v", err)
+	}
+	t.Cleanup(s.cleanup)
+	var err error
+	for range 3 { // the free port may be taken before slapd binds it
+		s.port = freePort(t)
+		if err = s.start(); err == nil {
+			return s
+		}
+	}
+	t.Fatalf("slapdtest: %v", err)
+	return nil
+}
+
+func randomPassword(t testing.TB) string {
+	b := make([]byte, 12)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatalf("slapdtest: password: %v", err)
+	}
+	return hex.EncodeToString(b)
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("find a free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// cleanup kills the server and, when the test failed, shows its log.
+func (s *Server) cleanup() {
+	s.Kill()
+	if s.t.Failed() {
+		s.t.Logf("slapd log (%s):\n%s", s.logPath(), s.log())
+	}
+}
+
+// start runs slapd on s.port and waits until a bind works.
+func (s *Server) start() error {
+	log, err := os.OpenFile(s.logPath(), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("open slapd log: %w", err)
+	}
+	defer log.Close() // the child has its own copy
+	// -d keeps slapd in the foreground; "stats" logs one line per
+	// operation, which is what one wants to read when a test fails.
+	cmd := exec.Command(Slapd, "-d", "stats", "-F", filepath.Join(s.dir, "config"), "-h", s.URL()+"/")
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", Slapd, err)
+	}
+	s.cmd, s.exited = cmd, make(chan struct{})
+	go func(exited chan struct{}) { _ = cmd.Wait(); close(exited) }(s.exited)
+	return s.waitReady()
+}
+
+func (s *Server) waitReady() error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := s.tryBind()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-s.exited:
+			return fmt.Errorf("slapd on port %d exited at start:\n%s", s.port, s.log())
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			s.Kill()
+			return fmt.Errorf("slapd on port %d: no bind within 10s (%v):\n%s", s.port, err, s.log())
+		}
+	}
+}
+
+func (s *Server) tryBind() error {
+	c, err := ldap.DialURL(s.URL(), ldap.DialWithDialer(&net.Dialer{Timeout: 200 * time.Millisecond}))
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetTimeout(time.Second)
+	return c.Bind(AdminDN, s.password)
+}
+
+func (s *Server) logPath() string { return filepath.Join(s.dir, "slapd.log") }
+
+func (s *Server) log() string {
+	b, _ := os.ReadFile(s.logPath())
+	return string(b)
+}
+
+// Kill stops the server at once, as a crash would (MDB survives that), and
+// waits until it is gone so that the port is free for Restart.
+func (s *Server) Kill() {
+	if s.cmd == nil {
+		return
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGCONT) // a paused server dies as well, but be sure
+	_ = s.cmd.Process.Kill()
+	select {
+	case <-s.exited:
+	case <-time.After(5 * time.Second):
+		s.t.Errorf("slapd on port %d did not exit after SIGKILL", s.port)
+	}
+	s.cmd = nil
+}
+
+// Restart starts the server again on the same port with the same data.
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.Kill()
+	if err := s.start(); err != nil {
+		s.t.Fatalf("slapdtest: restart: %v", err)
+	}
+}
+
+// Pause freezes the server: the kernel still accepts connections, but
+// nothing is answered, as with a hung directory server. It returns once
+// every thread of slapd has stopped: SIGSTOP takes effect asynchronously,
+// and on a loaded machine a request sent right after kill(2) could still
+// be answered.
+func (s *Server) Pause() {
+	s.t.Helper()
+	s.signal(syscall.SIGSTOP)
+	deadline := time.Now().Add(5 * time.Second)
+	for !stopped(s.cmd.Process.Pid) {
+		if time.Now().After(deadline) {
+			s.t.Fatalf("slapdtest: slapd did not stop within 5s of SIGSTOP")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// stopped reports whether every thread of pid is in state T (stopped).
+func stopped(pid int) bool {
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+	if err != nil || len(tasks) == 0 {
+		return false
+	}
+	for _, task := range tasks {
+		b, err := os.ReadFile(task)
+		if err != nil {
+			return false
+		}
+		// "pid (comm) S ...": the state follows the last ')'.
+		rest := b[bytes.LastIndexByte(b, ')')+1:]
+		if len(rest) < 2 || (rest[1] != 'T' && rest[1] != 't') {
+			return false
+		}
+	}
+	return true
+}
+
+// Resume undoes Pause.
+func (s *Server) Resume() { s.signal(syscall.SIGCONT) }
+
+func (s *Server) signal(sig syscall.Signal) {
+	s.t.Helper()
+	if s.cmd == nil {
+		s.t.Fatalf("slapdtest: %v: slapd is not running", sig)
+	}
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		s.t.Fatalf("slapdtest: %v slapd: %v", sig, err)
+	}
+}
+
+// URL is "ldap://127.0.0.1:PORT".
+func (s *Server) URL() string { return "ldap://" + s.Addr() }
+
+// Addr is "127.0.0.1:PORT".
+func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
+
+// Port is the server's TCP port.
+func (s *Server) Port() int { return s.port }
+
+// BindDN is the rootdn, which may read and write everything.
+func (s *Server) BindDN() string { return AdminDN }
+
+// Password is the rootdn's password, random per server.
+func (s *Server) Password() string { return s.password }
+
+// BaseDN is the database's suffix.
+func (s *Server) BaseDN() string { return Suffix }
+
+// Dir is the server's temp dir (config, db, slapd.log).
+func (s *Server) Dir() string { return s.dir }
+
+// CAFile is the server's self-signed certificate, to trust it; "" without TLS.
+func (s *Server) CAFile() string {
+	if s.tls == nil {
+		return ""
+	}
+	return s.tls.cert
+}
+
+// Conn is a connection bound as the rootdn, for changing data during a
+// test; it is closed when the test ends.
+func (s *Server) Conn() *ldap.Conn {
+	s.t.Helper()
+	c, err := ldap.DialURL(s.URL())
+	if err != nil {
+		s.t.Fatalf("slapdtest: dial %s: %v", s.URL(), err)
+	}
+	s.t.Cleanup(func() { _ = c.Close() })
+	c.SetTimeout(5 * time.Second)
+	if err := c.Bind(AdminDN, s.password); err != nil {
+		s.t.Fatalf("slapdtest: bind as %s: %v", AdminDN, err)
+	}
+	return c
+}
