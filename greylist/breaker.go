@@ -1,0 +1,95 @@
+package greylist
+
+import (
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Defaults of BreakerOptions.
+const (
+	DefaultBreakerFailures = 5
+	DefaultBreakerOpenFor  = 30 * time.Second
+)
+
+// BreakerOptions configure the circuit breaker in front of the store.
+type BreakerOptions struct {
+	Failures int           // consecutive failures that open it
+	OpenFor  time.Duration // how long it stays open before one trial call
+}
+
+// breaker fails calls fast while the store is down: after Failures
+// consecutive failures it refuses calls for OpenFor, then lets one trial
+// call through; its success closes it, its failure opens it again. Without
+// it, every message would wait a full timeout on a dead Redis.
+type breaker struct {
+	o   BreakerOptions
+	now func() time.Time
+
+	mu       sync.Mutex
+	failures int       // consecutive
+	openedAt time.Time // zero while closed
+	trial    bool      // a trial call is under way
+	lastErr  error
+}
+
+func newBreaker(o BreakerOptions, now func() time.Time) *breaker {
+	if o.Failures <= 0 {
+		o.Failures = DefaultBreakerFailures
+	}
+	if o.OpenFor <= 0 {
+		o.OpenFor = DefaultBreakerOpenFor
+	}
+	return &breaker{o: o, now: now}
+}
+
+// allow says whether a call may go to the store; when it may not, the
+// error says why. A true answer must be followed by done.
+func (b *breaker) allow() (bool, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.openedAt.IsZero() {
+		return true, nil
+	}
+	if b.trial || b.now().Sub(b.openedAt) < b.o.OpenFor {
+		return false, b.openErr()
+	}
+	b.trial = true
+	return true, nil
+}
+
+// done records the outcome of an allowed call. Calls that failed for the
+// caller's sake (its context ended) count as neither.
+func (b *breaker) done(err error, callerGaveUp bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	wasTrial := b.trial
+	b.trial = false
+	switch {
+	case callerGaveUp:
+	case err == nil:
+		b.failures, b.openedAt, b.lastErr = 0, time.Time{}, nil
+	default:
+		b.failures++
+		b.lastErr = err
+		if wasTrial || b.failures >= b.o.Failures {
+			b.openedAt = b.now()
+		}
+	}
+}
+
+// healthy is nil while closed, or why it is open.
+func (b *breaker) healthy() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.openedAt.IsZero() {
+		return nil
+	}
+	return b.openErr()
+}
+
+// openErr is the error of a refused call; b.mu is held.
+func (b *breaker) openErr() error {
+	return fmt.Errorf("%w: %d consecutive failures, failing fast since %s (trial every %s): last error: %v",
+		ErrUnavailable, b.failures, b.openedAt.Format(time.RFC3339), b.o.OpenFor, b.lastErr)
+}

@@ -1,0 +1,93 @@
+package greylist
+
+import (
+	"cmp"
+	"context"
+	"slices"
+)
+
+// AddWhitelist adds or replaces an entry.
+func (m *Memory) AddWhitelist(ctx context.Context, w WhitelistEntry) error {
+	if err := ctx.Err(); err != nil {
+		return storeErr("add whitelist entry", err)
+	}
+	w, err := normalizeWhitelist(w)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.st.wl[wlKey{w.Kind, w.Value}] = unixOrZero(w.Expires)
+	return nil
+}
+
+// RemoveWhitelist removes an entry; removing a missing one is no error.
+func (m *Memory) RemoveWhitelist(ctx context.Context, kind, value string) error {
+	if err := ctx.Err(); err != nil {
+		return storeErr("remove whitelist entry", err)
+	}
+	v, err := normalizeWhitelistValue(kind, value)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.st.wl, wlKey{kind, v})
+	return nil
+}
+
+// Whitelist lists the entries not expired, sorted by kind and value.
+func (m *Memory) Whitelist(ctx context.Context) ([]WhitelistEntry, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, storeErr("list whitelist", err)
+	}
+	now := m.o.Now()
+	m.mu.Lock()
+	var out []WhitelistEntry
+	for k, exp := range m.st.wl {
+		w := WhitelistEntry{Kind: k.kind, Value: k.value, Expires: timeOrZero(exp)}
+		if !w.expiredAt(now) {
+			out = append(out, w)
+		}
+	}
+	m.mu.Unlock()
+	sortWhitelist(out)
+	return out, nil
+}
+
+func sortWhitelist(ws []WhitelistEntry) {
+	slices.SortFunc(ws, func(a, b WhitelistEntry) int {
+		return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Value, b.Value))
+	})
+}
+
+// Counts counts the live entries.
+func (m *Memory) Counts(ctx context.Context) (Counts, error) {
+	if err := ctx.Err(); err != nil {
+		return Counts{}, storeErr("counts", err)
+	}
+	now := m.nowMS()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var c Counts
+	for _, t := range m.st.triplets {
+		switch {
+		case now >= t.exp:
+		case t.pass != 0:
+			c.Passed++
+		default:
+			c.Waiting++
+		}
+	}
+	for _, a := range m.st.awl {
+		if now < a.exp {
+			c.AWLClients++
+		}
+	}
+	for _, exp := range m.st.wl {
+		if exp == 0 || now/1000 < exp {
+			c.Whitelist++
+		}
+	}
+	return c, nil
+}

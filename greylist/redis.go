@@ -1,0 +1,181 @@
+package greylist
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Redis keeps the state in Redis, shared by every MX host. Keys:
+//
+//	<prefix>{<h(client key)>}:t:<h(sender NUL rcpt)>  triplet hash, TTL window or pass TTL
+//	<prefix>{<h(client key)>}:awl                     auto-whitelist hash, TTL AWL TTL
+//	<prefix>wl:network, <prefix>wl:domain             whitelist hashes, value -> expiry (Unix s, 0 never)
+//
+// h is hashHex: no address is kept in clear. The hash tag puts a triplet
+// and its client's counter in one Cluster slot, as the check script needs.
+// Every triplet and counter key has a TTL, so Redis needs no cleanup.
+type Redis struct {
+	rdb     redis.UniversalClient
+	o       RedisOptions
+	where   string
+	check   *redis.Script
+	release *redis.Script
+}
+
+var _ Store = (*Redis)(nil)
+
+// NewRedis checks o and makes a client; it does not connect (Ping does).
+func NewRedis(o RedisOptions) (*Redis, error) {
+	o, err := o.withDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("greylist redis store: %w", err)
+	}
+	tc, err := o.tlsConfig()
+	if err != nil {
+		return nil, fmt.Errorf("greylist redis store: %w", err)
+	}
+	check, release := newScripts()
+	return &Redis{
+		rdb:     redis.NewUniversalClient(o.universal(tc)),
+		o:       o,
+		where:   o.where(),
+		check:   check,
+		release: release,
+	}, nil
+}
+
+// keys are the triplet key and the auto-whitelist key of k.
+func (s *Redis) keys(k Key) (triplet, awl string) {
+	c, pair := k.hashes()
+	base := s.o.KeyPrefix + "{" + c + "}"
+	return base + ":t:" + pair, base + ":awl"
+}
+
+func (s *Redis) whitelistKey(kind string) string { return s.o.KeyPrefix + "wl:" + kind }
+
+// nowArg is the script's clock: 0 for the server's.
+func (s *Redis) nowArg() int64 {
+	if s.o.Now == nil {
+		return 0
+	}
+	return s.o.Now().UnixMilli()
+}
+
+// now is the client-side clock, for what the scripts do not decide.
+func (s *Redis) now() time.Time {
+	if s.o.Now == nil {
+		return time.Now()
+	}
+	return s.o.Now()
+}
+
+// withTimeout bounds one call by Options.Timeout.
+func (s *Redis) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.o.Timeout)
+}
+
+func (s *Redis) err(what string, err error) error {
+	return fmt.Errorf("greylist redis store at %s: %s: %w", s.where, what, err)
+}
+
+// Check runs the check script: one EVALSHA (an EVAL as well the first time
+// a server sees it, after a restart or SCRIPT FLUSH).
+func (s *Redis) Check(ctx context.Context, k Key, p Params) (Decision, error) {
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	p = p.WithDefaults()
+	tk, ak := s.keys(k)
+	res, err := s.check.Run(ctx, s.rdb, []string{tk, ak}, s.nowArg(),
+		millis(p.Delay), millis(p.RetryWindow), millis(p.PassTTL), millis(p.AWLTTL), p.AWLCount).Slice()
+	if err != nil {
+		return Decision{}, s.err("check", err)
+	}
+	d, err := decisionFromReply(res)
+	if err != nil {
+		return Decision{}, s.err("check", err)
+	}
+	return d, nil
+}
+
+// decisionFromReply reads {allowed, wait ms, reason}.
+func decisionFromReply(res []any) (Decision, error) {
+	if len(res) != 3 {
+		return Decision{}, fmt.Errorf("script reply %v: want 3 elements", res)
+	}
+	allowed, ok1 := res[0].(int64)
+	wait, ok2 := res[1].(int64)
+	reason, ok3 := res[2].(string)
+	if !ok1 || !ok2 || !ok3 {
+		return Decision{}, fmt.Errorf("script reply %v: want integer, integer, string", res)
+	}
+	return Decision{Allowed: allowed == 1, Wait: time.Duration(wait) * time.Millisecond, Reason: reason}, nil
+}
+
+// Status reads both hashes in one pipeline (one slot, so one node).
+func (s *Redis) Status(ctx context.Context, k Key) (Entry, error) {
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	tk, ak := s.keys(k)
+	pipe := s.rdb.Pipeline()
+	t := pipe.HMGet(ctx, tk, "first", "pass", "exp")
+	a := pipe.HMGet(ctx, ak, "n", "exp")
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return Entry{}, s.err("status", err)
+	}
+	now := s.now().UnixMilli()
+	var e Entry
+	tv, av := int64s(t.Val()), int64s(a.Val())
+	if tv[0] != 0 && now < tv[2] {
+		e.FirstSeen, e.PassedAt, e.Expires = msTime(tv[0]), msTime(tv[1]), msTime(tv[2])
+	}
+	if now < av[1] {
+		e.AWLCount, e.AWLExpires = int(av[0]), msTime(av[1])
+	}
+	return e, nil
+}
+
+// int64s reads HMGET values; missing or bad ones are 0.
+func int64s(vals []any) []int64 {
+	out := make([]int64, len(vals))
+	for i, v := range vals {
+		if str, ok := v.(string); ok {
+			out[i], _ = strconv.ParseInt(str, 10, 64)
+		}
+	}
+	return out
+}
+
+// Release marks the triplet passed now.
+func (s *Redis) Release(ctx context.Context, k Key, p Params) error {
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	p = p.WithDefaults()
+	tk, _ := s.keys(k)
+	if err := s.release.Run(ctx, s.rdb, []string{tk}, s.nowArg(), millis(p.PassTTL)).Err(); err != nil {
+		return s.err("release", err)
+	}
+	return nil
+}
+
+// Ping checks that the server answers within Options.Timeout.
+func (s *Redis) Ping(ctx context.Context) error {
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		return s.err("PING", err)
+	}
+	return nil
+}
+
+// Close closes the connections.
+func (s *Redis) Close() error {
+	if err := s.rdb.Close(); err != nil {
+		return s.err("close", err)
+	}
+	return nil
+}
