@@ -2,7 +2,7 @@
 
 GO = go
 
-.PHONY: all deps test build run bench fuzz
+.PHONY: all deps test build run bench fuzz deb
 
 all: test
 
@@ -19,6 +19,11 @@ test: deps
 
 build:
 	$(GO) build -o bin/spamgate ./cmd/spamgate
+
+# Debian package in dist/ (dpkg-deb only): static release binary, systemd unit,
+# conffile, maintainer scripts from packaging/. scripts/build-deb.sh says more.
+deb: build
+	sh scripts/build-deb.sh
 
 # Run spamgate on its built-in defaults: milter on inet:127.0.0.1:8891, no Redis needed.
 run: build

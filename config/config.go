@@ -30,6 +30,11 @@ type Config struct {
 	DMARC        DMARC        `toml:"dmarc"`
 	Policy       Policy       `toml:"policy"`
 	TLSPolicyMap TLSPolicyMap `toml:"tls_policy_map"`
+	IPRev        IPRev        `toml:"iprev"`
+	Greylist     Greylist     `toml:"greylist"`
+	Recipients   Recipients   `toml:"recipients"`
+	Score        Score        `toml:"score"`
+	Metrics      Metrics      `toml:"metrics"`
 
 	// File is the path the configuration was read from ("" for defaults).
 	File string `toml:"-"`
@@ -147,6 +152,10 @@ func Default() *Config {
 		DMARC:        defaultDMARC(),
 		Policy:       defaultPolicy(),
 		TLSPolicyMap: defaultTLSPolicyMap(),
+		IPRev:        defaultIPRev(),
+		Greylist:     defaultGreylist(),
+		Recipients:   defaultRecipients(),
+		Score:        defaultScore(),
 	}
 }
 

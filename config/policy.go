@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"net"
 	"net/netip"
 	"time"
 
@@ -125,17 +124,10 @@ func (c *Config) validatePolicy(bad func(key, format string, args ...any)) {
 		}
 	}
 	if r := c.Policy.Redis; len(r.Addresses) > 0 {
-		for _, a := range r.Addresses {
-			if _, _, err := net.SplitHostPort(a); err != nil {
-				bad("policy.redis.addresses", "%q is not HOST:PORT", a)
-			}
-		}
+		validateRedis(bad, "policy.redis", r.Addresses, r.Cluster, r.MasterName)
 		positive(bad, "policy.redis.timeout", r.Timeout, time.Minute)
 		if r.OnError != "tempfail" && r.OnError != "ignore" {
 			bad("policy.redis.on_error", "%q is not tempfail or ignore", r.OnError)
-		}
-		if r.Cluster && r.MasterName != "" {
-			bad("policy.redis.cluster", "a Cluster has no master_name (that is Sentinel)")
 		}
 	}
 	m := c.TLSPolicyMap

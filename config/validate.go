@@ -48,6 +48,7 @@ func (c *Config) validate() Errors {
 	c.validateDNSBL(bad)
 	c.validatePolicy(bad)
 	c.validateAuth(bad)
+	c.validateSpam(bad)
 	return errs
 }
 

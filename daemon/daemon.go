@@ -18,6 +18,7 @@ import (
 	"spamgate/config"
 	"spamgate/dnsx"
 	"spamgate/engine"
+	"spamgate/metrics"
 	"spamgate/milter"
 	"spamgate/policy"
 )
@@ -43,7 +44,8 @@ type Daemon struct {
 
 	stopWatch context.CancelFunc // stops the table-file watcher of the configuration in force
 
-	tlsMap *tlsPolicyMap // nil unless [tls_policy_map] enabled
+	tlsMap  *tlsPolicyMap // nil unless [tls_policy_map] enabled
+	metrics *metrics.Metrics
 }
 
 // Start builds everything from cfg and starts serving. level, when not nil,
@@ -59,6 +61,11 @@ func Start(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Daemon,
 	d.resolver = res
 	eng.Start(ctx)
 	d.engine.Store(eng)
+	if err := d.startMetrics(cfg); err != nil {
+		eng.Close()
+		cancel()
+		return nil, err
+	}
 	perm, _ := cfg.Milter.SocketPerm() // validated by config
 	ln, err := milter.Listen(cfg.Milter.Listen, os.FileMode(perm))
 	if err != nil {
@@ -124,7 +131,11 @@ func (d *Daemon) Reload() error {
 	cfg, err := config.Load(d.cfg.File)
 	if err != nil {
 		d.log.Error("reload failed, keeping the configuration in force", "error", err)
+		d.metrics.ConfigReload(false)
 		return err
+	}
+	if cfg.Metrics != d.cfg.Metrics {
+		d.log.Warn("[metrics] listen changed: takes effect after a restart")
 	}
 	if cfg.Milter.Listen != d.cfg.Milter.Listen || cfg.Milter.SocketMode != d.cfg.Milter.SocketMode {
 		d.log.Warn("milter listen address or socket mode changed: takes effect after a restart")
@@ -133,8 +144,10 @@ func (d *Daemon) Reload() error {
 		d.log.Warn("[tls_policy_map] changed: its listener and MTA-STS settings take effect after a restart; its nexthop entries now")
 	}
 	if err := d.apply(cfg); err != nil {
+		d.metrics.ConfigReload(false)
 		return err
 	}
+	d.metrics.ConfigReload(true)
 	d.log.Info("configuration reloaded", "config", cfg.File)
 	return nil
 }

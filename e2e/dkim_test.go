@@ -95,7 +95,7 @@ func TestSignedOutboundVerifiesInbound(t *testing.T) {
 			Txt: splitTXT(record)})
 		fmt.Fprintf(&keys, "[[dkim.key]]\ndomain = \"loop.test\"\nselector = %q\nfile = %q\n", algo, file)
 	}
-	base := "[milter]\nlisten = \"inet:127.0.0.1:0\"\nauthserv_id = \"%s\"\ninternal_networks = [%s]\n[dns]\nnameservers = [%q]\n[dnsbl]\nenabled = false\n"
+	base := "[milter]\nlisten = \"inet:127.0.0.1:0\"\nauthserv_id = \"%s\"\ninternal_networks = [%s]\n[dns]\nnameservers = [%q]\n[greylist]\nmode = \"never\"\n[dnsbl]\nenabled = false\n"
 	outbound := startSpamgate(t, fmt.Sprintf(base, "out.test", `"127.0.0.0/8"`, dnsSrv.Addr)+keys.String())
 	inbound := startSpamgate(t, fmt.Sprintf(base, "in.test", "", dnsSrv.Addr))
 

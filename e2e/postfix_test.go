@@ -30,6 +30,8 @@ internal_networks = []
 level = "info"
 [dns]
 nameservers = ["%s"]
+[greylist]
+mode = "never"
 [dnsbl]
 threshold = 2
 [[dnsbl.zone]]
@@ -173,8 +175,14 @@ func cleanMessage(t *testing.T, w *world) {
 	msgs := w.sink.WaitMessages(t, 1, 20*time.Second)
 	got := string(msgs[len(msgs)-1].Raw)
 	header, _, _ := strings.Cut(got, "\r\n\r\n")
-	// Ours goes on top, above Postfix's own Received (RFC 8601 section 5).
-	if !strings.HasPrefix(header, "Authentication-Results: mx.test;\r\n\tspf=pass smtp.mailfrom=user@loop.test;\r\n\tdmarc=none header.from=loop.test\r\nReceived: ") {
+	// Ours goes on top, above the spam score's fields and Postfix's own
+	// Received (RFC 8601 section 5).
+	if !strings.HasPrefix(header, "Authentication-Results: mx.test;\r\n\tiprev=permerror policy.iprev=127.0.0.1;\r\n"+
+		"\tspf=pass smtp.mailfrom=user@loop.test;\r\n\tdmarc=none header.from=loop.test\r\n"+
+		"X-Spam-Score: 3.3\r\nX-Spam-Level: ***\r\n"+
+		"X-Spam-Status: No, score=3.3 required=4.5 tests=SG_HELO_UNRESOLVABLE,\r\n"+
+		"\tSG_MISSING_DATE,SG_MISSING_MID,SG_RDNS_NONE autolearn=disabled\r\n"+
+		"\tversion=spamgate\r\nReceived: ") {
 		t.Errorf("our Authentication-Results is not the first field:\n%s", header)
 	}
 	if strings.Contains(header, "forged@loop.test") {

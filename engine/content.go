@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
 	"strings"
@@ -27,6 +28,13 @@ type content struct {
 	froms    int                // how many From fields
 	fields   [][2]string        // outbound only: kept until the keys are chosen at end of headers
 	cancel   context.CancelFunc // ends the verifier's lookup deadline
+
+	// For the spam score.
+	messageID, date bool
+	subject         string // the Subject value, for subject tagging
+	subjects        int
+	raw             *bytes.Buffer // the message for spamd, nil when not wanted or too big
+	rawTooBig       bool
 }
 
 // abort stops verification and signing of a message that will not be
@@ -50,9 +58,18 @@ func (c *content) abort() {
 // kept, folded lines joined with "\n").
 func (s *Session) contentHeader(name, value string) {
 	m := s.msg
-	if strings.EqualFold(name, "From") {
-		m.content.froms++
-		m.content.from = value
+	c := &m.content
+	switch {
+	case strings.EqualFold(name, "From"):
+		c.froms++
+		c.from = value
+	case strings.EqualFold(name, "Message-ID"):
+		c.messageID = true
+	case strings.EqualFold(name, "Date"):
+		c.date = true
+	case strings.EqualFold(name, "Subject"):
+		c.subjects++
+		c.subject = value
 	}
 	if m.outbound {
 		if len(s.e.keys) > 0 {
@@ -60,6 +77,7 @@ func (s *Session) contentHeader(name, value string) {
 		}
 		return
 	}
+	s.rawHeader(name, value)
 	if !s.e.cfg.DKIM.Enabled {
 		return
 	}
@@ -83,6 +101,7 @@ func (s *Session) EndHeaders() {
 	if v := m.content.verifier; v != nil {
 		v.EndHeaders()
 	}
+	s.rawAppend([]byte("\r\n"))
 	if !m.outbound || len(s.e.keys) == 0 {
 		return
 	}
@@ -116,6 +135,7 @@ func (s *Session) Body(chunk []byte) {
 			s.log.Debug("dkim verifier stopped reading", s.attrs(slog.String("error", err.Error()))...)
 		}
 	}
+	s.rawAppend(chunk)
 	if sg := m.content.signer; sg != nil {
 		if err := sg.Body(chunk); err != nil {
 			s.log.Error("dkim signer", s.attrs(slog.String("error", err.Error()))...)
@@ -252,4 +272,31 @@ func (s *Session) recordDMARC(d *dmarc.Result, from string, dkimResults []dkim.R
 	if err := h.Append(e); err != nil {
 		s.log.Warn("dmarc history", s.attrs(slog.String("error", err.Error()))...)
 	}
+}
+
+// rawHeader adds a header field to the copy of the message spamd gets,
+// in wire form: Postfix joins folded lines with a bare "\n".
+func (s *Session) rawHeader(name, value string) {
+	if s.e.spamd == nil {
+		return
+	}
+	c := &s.msg.content
+	if c.raw == nil && !c.rawTooBig {
+		c.raw = &bytes.Buffer{}
+	}
+	s.rawAppend([]byte(name + ":" + strings.ReplaceAll(value, "\n", "\r\n") + "\r\n"))
+}
+
+// rawAppend adds to the spamd copy until it outgrows [score.spamd]
+// max_size; a bigger message is not sent (as spamc does), and not kept.
+func (s *Session) rawAppend(b []byte) {
+	c := &s.msg.content
+	if c.raw == nil {
+		return
+	}
+	if int64(c.raw.Len()+len(b)) > s.e.cfg.Score.Spamd.MaxSize {
+		c.raw, c.rawTooBig = nil, true
+		return
+	}
+	c.raw.Write(b)
 }

@@ -18,8 +18,12 @@ import (
 	"spamgate/dkim"
 	"spamgate/dmarcreport"
 	"spamgate/dnsbl"
+	"spamgate/greylist"
+	"spamgate/metrics"
 	"spamgate/policy"
 	"spamgate/policyredis"
+	"spamgate/recipients"
+	"spamgate/spamc"
 	"spamgate/spf"
 )
 
@@ -41,15 +45,23 @@ type Engine struct {
 	redis    *policyredis.Source   // nil without [policy.redis] addresses
 	keys     map[string][]dkim.Key // DKIM signing keys by lower-case domain
 	history  *dmarcreport.History  // nil without [dmarc] history_dir
-	exempt   tlsExempt
-	internal []netip.Prefix
-	spf      checks.SPFPolicy
-	timeout  time.Duration
+	greylist *greylist.Checker
+	glStore  greylist.Store
+	// recipients validates the relay domains' recipients; nil without [recipients] domains.
+	recipients *recipients.Validator
+	spamd      *spamc.Client    // nil unless [score.spamd] is enabled
+	metrics    *metrics.Metrics // nil-safe: no metrics
+	exempt     tlsExempt
+	internal   []netip.Prefix
+	spf        checks.SPFPolicy
+	timeout    time.Duration
 
 	stop         context.CancelFunc // stops the DNSBL monitor
+	stopOwn      context.CancelFunc // stops this engine's own background work
 	monitoring   bool               // the monitor runs (started here or taken over)
 	redisTaken   bool               // a newer engine uses this one's Redis source
 	historyTaken bool               // … and this one's DMARC history
+	glStoreTaken bool               // … and this one's greylist store
 }
 
 // New builds an Engine. The resolver may be shared with other Engines. When
@@ -69,6 +81,8 @@ func New(cfg *config.Config, r Resolver, log *slog.Logger, prev *Engine) (*Engin
 		spf:      checks.SPFPolicy{RejectFail: cfg.SPF.RejectFail, RejectErrors: cfg.SPF.RejectErrors},
 		timeout:  cfg.Milter.CheckTimeout.Duration,
 		stop:     func() {},
+		stopOwn:  func() {},
+		spamd:    spamdClient(cfg.Score),
 	}
 	if e.policy, _, err = LoadPolicy(cfg, log); err != nil {
 		return nil, err
@@ -84,6 +98,15 @@ func New(cfg *config.Config, r Resolver, log *slog.Logger, prev *Engine) (*Engin
 	}
 	if e.redis, err = redisSource(cfg.Policy.Redis, prev); err != nil {
 		return nil, err
+	}
+	if e.greylist, e.glStore, err = openGreylist(cfg, prev, log); err != nil {
+		return nil, err
+	}
+	if e.recipients, err = NewRecipients(cfg.Recipients, log); err != nil {
+		return nil, err
+	}
+	if prev != nil {
+		e.metrics = prev.metrics
 	}
 	if prev != nil && prev.dnsbl != nil && prev.resolver == r && reflect.DeepEqual(prev.cfg.DNSBL, cfg.DNSBL) {
 		e.dnsbl, e.stop, e.monitoring = prev.dnsbl, prev.stop, prev.monitoring
@@ -105,6 +128,12 @@ func New(cfg *config.Config, r Resolver, log *slog.Logger, prev *Engine) (*Engin
 // Start begins the background work of the Engine (DNSBL health checks),
 // unless it took that over from the previous engine.
 func (e *Engine) Start(ctx context.Context) {
+	own, cancel := context.WithCancel(ctx)
+	e.stopOwn = cancel
+	go e.greylist.Start(own)
+	if e.recipients != nil {
+		go e.recipients.Watch(own, e.cfg.Policy.WatchInterval.Duration)
+	}
 	if e.dnsbl == nil || e.monitoring {
 		return
 	}
@@ -117,6 +146,13 @@ func (e *Engine) Start(ctx context.Context) {
 // a Redis source a newer engine took over stays open.
 func (e *Engine) Close() {
 	e.stop()
+	e.stopOwn()
+	if e.recipients != nil {
+		e.recipients.Close()
+	}
+	if e.glStore != nil && !e.glStoreTaken {
+		e.glStore.Close()
+	}
 	if e.redis != nil && !e.redisTaken {
 		e.redis.Close()
 	}
@@ -151,7 +187,20 @@ func (e *Engine) DNSBL() *dnsbl.Checker { return e.dnsbl }
 // NeedsBody reports whether any check reads the message body (DKIM
 // verification or signing); when none does, the milter asks Postfix not to
 // send it.
-func (e *Engine) NeedsBody() bool { return e.cfg.DKIM.Enabled || len(e.keys) > 0 }
+func (e *Engine) NeedsBody() bool { return e.cfg.DKIM.Enabled || len(e.keys) > 0 || e.spamd != nil }
+
+// UseMetrics makes the engine, and the engines reloads build from it,
+// record into m.
+func (e *Engine) UseMetrics(m *metrics.Metrics) { e.metrics = m }
+
+// Metrics returns the metrics the engine records into, or nil.
+func (e *Engine) Metrics() *metrics.Metrics { return e.metrics }
+
+// Greylist returns the greylist checker (for health checks).
+func (e *Engine) Greylist() *greylist.Checker { return e.greylist }
+
+// Recipients returns the recipient validator, or nil.
+func (e *Engine) Recipients() *recipients.Validator { return e.recipients }
 
 // loadKeys reads the DKIM signing keys; a key file others can read is an
 // error (dkim.LoadKey says which and why).
@@ -180,3 +229,6 @@ func (e *Engine) isInternal(a netip.Addr) bool {
 
 // Policy returns the per-recipient policy in force.
 func (e *Engine) Policy() *policy.Policy { return e.policy }
+
+// timed records how long a check took since t0: `defer e.timed("spf", time.Now())`.
+func (e *Engine) timed(check string, t0 time.Time) { e.metrics.CheckDuration(check, time.Since(t0)) }

@@ -19,6 +19,13 @@ func start[T any](f func() T) *future[T] {
 	return fu
 }
 
+// done is a future that already has its value.
+func done[T any](v T) *future[T] {
+	fu := &future[T]{done: make(chan struct{}), val: v}
+	close(fu.done)
+	return fu
+}
+
 // wait returns the value, or ok=false when ctx ends first. The lookups bound
 // themselves with the check timeout, so ctx only matters when the session
 // itself goes away.

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"os"
 	"reflect"
 	"strings"
 
@@ -89,11 +88,10 @@ func redisSource(c config.PolicyRedis, prev *Engine) (*policyredis.Source, error
 	o := policyredis.Options{Addresses: c.Addresses, MasterName: c.MasterName, Cluster: c.Cluster,
 		DB: c.DB, KeyPrefix: c.KeyPrefix, Timeout: c.Timeout.Duration}
 	if c.PasswordFile != "" {
-		b, err := os.ReadFile(c.PasswordFile)
-		if err != nil {
+		var err error
+		if o.Password, err = config.ReadSecret(c.PasswordFile); err != nil {
 			return nil, fmt.Errorf("policy.redis.password_file: %w", err)
 		}
-		o.Password = strings.TrimSpace(string(b))
 	}
 	src, err := policyredis.New(o)
 	if err != nil {

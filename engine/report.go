@@ -5,6 +5,7 @@ import (
 	"spamgate/dkim"
 	"spamgate/dmarc"
 	"spamgate/dnsbl"
+	"spamgate/iprev"
 	"spamgate/spf"
 )
 
@@ -22,8 +23,12 @@ type Report struct {
 	DNSBL        *dnsbl.Result              `json:"dnsbl,omitempty"`
 	SenderDomain *checks.SenderDomainResult `json:"sender_domain,omitempty"`
 	SPF          *spf.Outcome               `json:"spf,omitempty"`
+	IPRev        *iprev.Result              `json:"iprev,omitempty"`
+	HeloCheck    *heloFacts                 `json:"helo_check,omitempty"`
 	DKIM         []dkim.Result              `json:"dkim,omitempty"`
 	DMARC        *dmarc.Result              `json:"dmarc,omitempty"`
+	Suspicion    []string                   `json:"greylist_suspicion,omitempty"` // why greylisting counts the client suspicious
+	Score        *ScoreReport               `json:"score,omitempty"`
 
 	Recipients []RcptReport   `json:"recipients"`
 	Headers    []HeaderChange `json:"header_changes,omitempty"`
@@ -46,7 +51,15 @@ func (s *Session) recordEnvelope() {
 		return
 	}
 	r.Client, r.Helo, r.TLS, r.Sender, r.Outbound = s.client, s.helo, s.tls, m.sender, m.outbound
-	r.DNSBL, r.SenderDomain, r.SPF = m.dnsblRes, m.senderRes, m.spfOut
+	r.DNSBL, r.SenderDomain, r.SPF, r.IPRev = m.dnsblRes, m.senderRes, m.spfOut, s.iprevRes
+	if m.suspicious != nil {
+		r.Suspicion = *m.suspicious
+	}
+	if s.heloCheck != nil {
+		if h, ok := s.heloCheck.wait(s.ctx); ok {
+			r.HeloCheck = &h
+		}
+	}
 }
 
 func (s *Session) recordRcpt(rcpt, rule string, verdicts []checks.Verdict, reply *checks.Reply) {

@@ -6,12 +6,16 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 
 	"spamgate/authres"
 	"spamgate/checks"
+	"spamgate/dkim"
 	"spamgate/dmarc"
 	"spamgate/dnsbl"
+	"spamgate/iprev"
 	"spamgate/policy"
+	"spamgate/score"
 	"spamgate/spf"
 )
 
@@ -45,9 +49,14 @@ type Session struct {
 	myHost   string // j: Postfix's myhostname, for SPF's %{r}
 	queueID  string // i: empty until Postfix has accepted a recipient
 
-	dnsbl  *future[dnsbl.Result]
-	msg    *message
-	report *Report // nil unless explain asked for one
+	dnsbl     *future[dnsbl.Result]
+	iprev     *future[iprev.Result]
+	iprevRes  *iprev.Result // once waited for
+	heloCheck *future[heloFacts]
+	// tlsCounted: the session's TLS facts went into the metrics.
+	tlsCounted bool
+	msg        *message
+	report     *Report // nil unless explain asked for one
 }
 
 // message is the state of one mail transaction (MAIL … end of message).
@@ -79,11 +88,23 @@ type message struct {
 	spamFlag                bool   // tag the message as spam (X-Spam-Flag: YES)
 	arSeen                  int    // Authentication-Results fields seen so far
 	forged                  []int  // 1-based indexes of those carrying our authserv-id
+
+	suspicious *[]string    // why greylisting counts the client suspicious; nil until asked
+	levels     score.Levels // the score levels of the accepted recipients
+	spamFields []fieldIndex // X-Spam-* fields from outside, deleted at end of message
+	spamSeen   map[string]int
+}
+
+// fieldIndex names one header field: the Index-th (1-based) called Name.
+type fieldIndex struct {
+	name  string
+	index int
 }
 
 // NewSession starts a session; ctx bounds everything it does.
 func (e *Engine) NewSession(ctx context.Context, id string) *Session {
 	ctx, cancel := context.WithCancel(ctx)
+	e.metrics.SessionStarted()
 	return &Session{e: e, id: id, log: e.log.With("session", id), ctx: ctx, cancel: cancel}
 }
 
@@ -91,18 +112,24 @@ func (e *Engine) NewSession(ctx context.Context, id string) *Session {
 func (s *Session) Close() {
 	s.endMessage()
 	s.cancel()
+	s.e.metrics.SessionEnded()
 }
 
 // Connect records the client and starts the lookups that need only its address.
 func (s *Session) Connect(c Client) {
 	c.Addr = c.Addr.Unmap()
 	s.client = c
-	if !c.Addr.IsValid() || s.e.isInternal(c.Addr) || s.e.dnsbl == nil {
+	if !c.Addr.IsValid() || s.e.isInternal(c.Addr) {
+		return
+	}
+	s.startIPRev(c.Addr)
+	if s.e.dnsbl == nil {
 		return
 	}
 	s.dnsbl = start(func() dnsbl.Result {
 		ctx, cancel := context.WithTimeout(s.ctx, s.e.timeout)
 		defer cancel()
+		defer s.e.timed("dnsbl", time.Now())
 		return s.e.dnsbl.Check(ctx, c.Addr)
 	})
 }
@@ -136,7 +163,10 @@ func (s *Session) Macros(m map[string]string) {
 }
 
 // Helo records the HELO/EHLO name.
-func (s *Session) Helo(name string) { s.helo = name }
+func (s *Session) Helo(name string) {
+	s.helo = name
+	s.startHelo(name)
+}
 
 // Mail starts a transaction and the lookups that need the sender.
 func (s *Session) Mail(sender string) {
@@ -144,6 +174,7 @@ func (s *Session) Mail(sender string) {
 	ctx, cancel := context.WithCancel(s.ctx)
 	m := &message{ctx: ctx, cancel: cancel, sender: sender, outbound: s.outbound()}
 	s.msg = m
+	s.countTransaction()
 	if m.outbound {
 		return
 	}
@@ -152,6 +183,7 @@ func (s *Session) Mail(sender string) {
 			m.senderDomain = start(func() checks.SenderDomainResult {
 				ctx, cancel := context.WithTimeout(ctx, s.e.timeout)
 				defer cancel()
+				defer s.e.timed("sender_domain", time.Now())
 				return checks.CheckSenderDomain(ctx, s.e.resolver, d)
 			})
 		}
@@ -161,15 +193,35 @@ func (s *Session) Mail(sender string) {
 		m.spf = start(func() spf.Outcome {
 			ctx, cancel := context.WithTimeout(ctx, s.e.timeout)
 			defer cancel()
+			defer s.e.timed("spf", time.Now())
 			return spf.Check(ctx, s.e.resolver, req)
 		})
+	}
+}
+
+// countTransaction counts the transaction, and the session's TLS once
+// (admins look for senders stuck on legacy TLS versions).
+func (s *Session) countTransaction() {
+	direction := "inbound"
+	if s.msg.outbound {
+		direction = "outbound"
+	}
+	s.e.metrics.Transaction(direction)
+	if !s.tlsCounted && !s.msg.outbound {
+		s.tlsCounted = true
+		s.e.metrics.InboundTLS(s.tls.Version, s.tls.Cipher)
 	}
 }
 
 // outbound reports mail from an internal network or a SASL-authenticated
 // client, or local mail that did not come over SMTP: inbound checks skip it.
 func (s *Session) outbound() bool {
-	return s.authUser != "" || !s.client.Addr.IsValid() || s.e.isInternal(s.client.Addr)
+	return s.authUser != "" || s.outboundClient()
+}
+
+// outboundClient is outbound() as far as the client address tells (before MAIL).
+func (s *Session) outboundClient() bool {
+	return !s.client.Addr.IsValid() || s.e.isInternal(s.client.Addr)
 }
 
 func (s *Session) receiver() string {
@@ -190,6 +242,14 @@ func (s *Session) Rcpt(rcpt string) *checks.Reply {
 		s.Mail("")
 		m = s.msg
 	}
+	known, validated := s.recipientVerdict(rcpt)
+	if validated && known.Reply != nil {
+		m.refused++
+		s.logRefusal(rcpt, known, "")
+		s.recordRcpt(rcpt, "", []checks.Verdict{known}, known.Reply)
+		s.e.metrics.Reply("rcpt", known.Check, known.Reply.Code)
+		return known.Reply
+	}
 	rule, unavailable := s.lookupRule(rcpt)
 	if unavailable != nil {
 		m.refused++
@@ -203,6 +263,9 @@ func (s *Session) Rcpt(rcpt string) *checks.Reply {
 		set, source = rule.Settings, rule.Source
 	}
 	verdicts := s.verdicts(rcpt, set)
+	if validated {
+		verdicts = append([]checks.Verdict{known}, verdicts...)
+	}
 	var reply *checks.Reply
 	for _, v := range verdicts {
 		if v.Reply != nil {
@@ -213,6 +276,7 @@ func (s *Session) Rcpt(rcpt string) *checks.Reply {
 	}
 	if reply == nil {
 		m.accepted++
+		s.levels(set)
 		if set.DMARCEnforce != nil {
 			m.dmarcOptIn = m.dmarcOptIn || *set.DMARCEnforce
 			m.dmarcOptOut = m.dmarcOptOut || !*set.DMARCEnforce
@@ -222,6 +286,7 @@ func (s *Session) Rcpt(rcpt string) *checks.Reply {
 		}
 	} else {
 		m.refused++
+		s.e.metrics.Reply("rcpt", verdicts[len(verdicts)-1].Check, reply.Code)
 	}
 	s.recordRcpt(rcpt, source, verdicts, reply)
 	return reply
@@ -267,7 +332,13 @@ func (s *Session) verdicts(rcpt string, set policy.Settings) []checks.Verdict {
 		if set.SPFRejectFail != nil {
 			p.RejectFail = *set.SPFRejectFail
 		}
-		out = append(out, checks.DecideSPF(*m.spfOut, p))
+		v := checks.DecideSPF(*m.spfOut, p)
+		if out = append(out, v); v.Reply != nil {
+			return out
+		}
+	}
+	if v, ok := s.greylistVerdict(rcpt, set); ok {
+		out = append(out, v)
 	}
 	return out
 }
@@ -313,6 +384,7 @@ func (s *Session) waitEnvelope() {
 			m.spfOut = &o
 		}
 	}
+	s.iprevResult()
 }
 
 func (s *Session) logDNSBL(r dnsbl.Result) {
@@ -346,6 +418,9 @@ func (s *Session) Header(name, value string) {
 		return
 	}
 	s.contentHeader(name, value)
+	if len(name) > 7 && strings.EqualFold(name[:7], "X-Spam-") && s.e.cfg.Score.Enabled && !m.outbound {
+		s.spamField(name)
+	}
 	if !strings.EqualFold(name, "Authentication-Results") {
 		return
 	}
@@ -359,6 +434,7 @@ func (s *Session) Header(name, value string) {
 type HeaderChange struct {
 	Quarantine string `json:"quarantine,omitempty"` // not a header edit: hold the message in Postfix's hold queue, with this reason
 	Delete     bool   `json:"delete,omitempty"`     // delete the Index-th field called Name (1-based)
+	Change     bool   `json:"change,omitempty"`     // replace the Index-th field called Name with Value
 	Index      int    `json:"index"`                // for inserts: the position (0 = top)
 	Name       string `json:"name"`                 // header field name
 	Value      string `json:"value,omitempty"`      // the value, without the leading space
@@ -388,21 +464,31 @@ func (s *Session) End() ([]HeaderChange, *checks.Reply) {
 	} else {
 		s.waitEnvelope()
 		var ar string
-		ar, reply = s.authenticate()
-		changes = append(changes, HeaderChange{Name: "Authentication-Results", Value: ar})
+		var dkimResults []dkim.Result
+		ar, dkimResults, reply = s.authenticate()
 		if m.quarantine != "" {
 			changes = append(changes, HeaderChange{Quarantine: m.quarantine})
 		}
-		if m.spamFlag {
+		if reply == nil && s.e.cfg.Score.Enabled {
+			ctx, cancel := context.WithTimeout(m.ctx, s.e.timeout)
+			edits, kill := s.applyScore(s.scoreSheet(ctx, dkimResults, m.spamFlag))
+			cancel()
+			changes, reply = append(changes, edits...), kill
+		} else if m.spamFlag {
 			changes = append(changes, HeaderChange{Name: "X-Spam-Flag", Value: "YES"})
 		}
+		// Inserted last at the top, so it ends up first, above the X-Spam
+		// fields: RFC 8601 section 5 wants it above the fields it vouches for.
+		changes = append(changes, HeaderChange{Name: "Authentication-Results", Value: ar})
 	}
 	s.log.Info("message", s.summary()...)
+	s.countResults()
 	if s.report != nil {
 		s.report.Headers = changes
 	}
 	if reply != nil {
 		s.log.Info("message refused", s.attrs(slog.String("reply", reply.String()))...)
+		s.e.metrics.Reply("eom", eomCheck(reply), reply.Code)
 		return nil, reply
 	}
 	return changes, nil
@@ -411,14 +497,20 @@ func (s *Session) End() ([]HeaderChange, *checks.Reply) {
 // authenticate finishes DKIM, evaluates DMARC, and returns the
 // Authentication-Results value and, when DMARC is enforced and says reject,
 // the refusal.
-func (s *Session) authenticate() (string, *checks.Reply) {
+func (s *Session) authenticate() (string, []dkim.Result, *checks.Reply) {
 	m := s.msg
 	var entries []authres.Entry
+	if r := s.iprevResult(); r != nil {
+		entries = append(entries, iprevEntry(r, s.client.Addr))
+	}
 	if o := m.spfOut; o != nil {
 		entries = append(entries, checks.SPFAuthResult(*o, m.sender, s.helo))
 	}
 	dkimResults, dkimEntries := s.dkimResults()
 	entries = append(entries, dkimEntries...)
+	for _, r := range dkimResults {
+		s.e.metrics.CheckResult("dkim", r.Result)
+	}
 	var reply *checks.Reply
 	ctx, cancel := context.WithTimeout(m.ctx, s.e.timeout)
 	defer cancel()
@@ -436,8 +528,9 @@ func (s *Session) authenticate() (string, *checks.Reply) {
 			case "quarantine":
 				m.quarantine = "DMARC policy of " + from
 			case "tag":
-				// The flag users' Sieve rules sort into Junk; the spam
-				// score (issue 6) will count it too.
+				// Points in the spam score ([score.points]
+				// dmarc_quarantine), or without the score the flag
+				// users' Sieve rules sort into Junk.
 				m.spamFlag = true
 			}
 		}
@@ -445,7 +538,19 @@ func (s *Session) authenticate() (string, *checks.Reply) {
 	if s.report != nil {
 		s.report.DKIM, s.report.DMARC = dkimResults, m.dmarcOut
 	}
-	return authres.Format(s.e.cfg.Milter.AuthservID, entries), reply
+	return authres.Format(s.e.cfg.Milter.AuthservID, entries), dkimResults, reply
+}
+
+// spamField notes an X-Spam-* field from outside, to be deleted: only our
+// own verdict may reach the user's filters.
+func (s *Session) spamField(name string) {
+	m := s.msg
+	if m.spamSeen == nil {
+		m.spamSeen = map[string]int{}
+	}
+	key := strings.ToLower(name)
+	m.spamSeen[key]++
+	m.spamFields = append(m.spamFields, fieldIndex{name: name, index: m.spamSeen[key]})
 }
 
 func (s *Session) summary() []any {
@@ -498,4 +603,36 @@ func (s *Session) attrs(extra ...slog.Attr) []any {
 		out = append(out, a)
 	}
 	return out
+}
+
+// eomCheck names the check behind an end-of-message refusal.
+func eomCheck(r *checks.Reply) string {
+	if *r == replySpam {
+		return "score"
+	}
+	return "dmarc"
+}
+
+// countResults counts each check's result once per inbound message.
+func (s *Session) countResults() {
+	m, mt := s.msg, s.e.metrics
+	if mt == nil || m.outbound {
+		return
+	}
+	if m.spfOut != nil {
+		mt.CheckResult("spf", string(m.spfOut.Result))
+	}
+	if m.dmarcOut != nil {
+		mt.CheckResult("dmarc", m.dmarcOut.Result)
+	}
+	if m.dnsblRes != nil {
+		res := "clean"
+		if len(m.dnsblRes.Listed()) > 0 {
+			res = "listed"
+		}
+		mt.CheckResult("dnsbl", res)
+	}
+	if s.iprevRes != nil {
+		mt.CheckResult("iprev", string(s.iprevRes.Status))
+	}
 }

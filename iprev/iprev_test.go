@@ -78,9 +78,9 @@ func TestDynamic(t *testing.T) {
 		{"c0000207.example.net", "192.0.2.7", "address in name"},
 		{"adsl42.pool.example.net.", "192.0.2.7", `word "pool" in name`},
 		{"CABLE-modem.Example.NET", "192.0.2.7", `word "cable" in name`},
-		{"mx.cable.example", "192.0.2.7", ""},          // the provider's own domain
-		{"dynamo.example.com", "192.0.2.7", ""},        // a word must be a whole part
-		{"mail27.example.com", "192.0.2.7", ""},        // one octet is not enough
+		{"mx.cable.example", "192.0.2.7", ""},   // the provider's own domain
+		{"dynamo.example.com", "192.0.2.7", ""}, // a word must be a whole part
+		{"mail27.example.com", "192.0.2.7", ""}, // one octet is not enough
 		{"mx2-7.example.com", "198.51.2.7", "address in name"},
 		{"", "192.0.2.7", ""},
 		{"dyn.example.com", "2001:db8::1", `word "dyn" in name`},

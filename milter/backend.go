@@ -83,12 +83,15 @@ func (b *backend) Body(m *gomilter.Modifier) (gomilter.Response, error) {
 	}
 	for _, c := range changes {
 		var err error
-		if c.Quarantine != "" {
+		switch {
+		case c.Quarantine != "":
 			err = m.Quarantine(c.Quarantine)
-		} else if c.Delete {
+		case c.Delete:
 			err = m.ChangeHeader(c.Index, c.Name, "")
-		} else {
+		case c.Change:
 			// The leading space is ours to give: SMFIP_HDR_LEADSPC is negotiated.
+			err = m.ChangeHeader(c.Index, c.Name, " "+c.Value)
+		default:
 			err = m.InsertHeader(c.Index, c.Name, " "+c.Value)
 		}
 		if err != nil {

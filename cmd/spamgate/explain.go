@@ -207,6 +207,16 @@ func printReport(w io.Writer, r *engine.Report) {
 		}
 		fmt.Fprintln(w)
 	}
+	if i := r.IPRev; i != nil {
+		fmt.Fprintf(w, "  iprev          %s %s", i.Status, i.Name)
+		if i.Dynamic != "" {
+			fmt.Fprintf(w, " (looks dynamic: %s)", i.Dynamic)
+		}
+		fmt.Fprintln(w)
+	}
+	if len(r.Suspicion) > 0 {
+		fmt.Fprintf(w, "  suspicious     %s\n", strings.Join(r.Suspicion, "; "))
+	}
 	for _, rc := range r.Recipients {
 		if rc.Reply == nil {
 			fmt.Fprintf(w, "RCPT <%s>: accepted\n", rc.Rcpt)
@@ -226,11 +236,27 @@ func printReport(w io.Writer, r *engine.Report) {
 			fmt.Fprintf(w, "  %s %-14s %s\n", mark, v.Check, v.Reason)
 		}
 	}
+	printScore(w, r.Score)
 	for _, h := range r.Headers {
-		if h.Delete {
-			fmt.Fprintf(w, "header: delete %s #%d (forged: carries our authserv-id)\n", h.Name, h.Index)
-		} else {
+		switch {
+		case h.Quarantine != "":
+			fmt.Fprintf(w, "quarantine: %s\n", h.Quarantine)
+		case h.Delete:
+			fmt.Fprintf(w, "header: delete %s #%d (from outside: only spamgate may set it)\n", h.Name, h.Index)
+		case h.Change:
+			fmt.Fprintf(w, "header: change %s #%d to: %s\n", h.Name, h.Index, h.Value)
+		default:
 			fmt.Fprintf(w, "header: add %s: %s\n", h.Name, strings.ReplaceAll(h.Value, "\r\n", "\n    "))
 		}
+	}
+}
+
+func printScore(w io.Writer, s *engine.ScoreReport) {
+	if s == nil {
+		return
+	}
+	fmt.Fprintf(w, "score %.1f (tag level %g, kill level %g)\n", s.Total, s.Tag, s.Kill)
+	for _, h := range s.Hits {
+		fmt.Fprintf(w, "  %+6.1f %-22s %s\n", h.Points, h.Name, h.Desc)
 	}
 }

@@ -71,8 +71,13 @@ min_tls_version = "TLSv1.3"
 	if len(rep.Recipients) != 1 || rep.Recipients[0].Reply != nil || rep.SPF == nil || rep.SPF.Result != "pass" {
 		t.Errorf("JSON report %+v", rep)
 	}
-	if len(rep.Headers) != 1 || !strings.Contains(rep.Headers[0].Value, "spf=pass smtp.mailfrom=user@good.test") {
+	ar := rep.Headers[len(rep.Headers)-1]
+	if ar.Name != "Authentication-Results" || !strings.Contains(ar.Value, "spf=pass smtp.mailfrom=user@good.test") ||
+		!strings.Contains(ar.Value, "iprev=pass policy.iprev=192.0.2.10 (helo.good.test)") {
 		t.Errorf("header changes %+v", rep.Headers)
+	}
+	if rep.Score == nil || rep.Score.Total >= rep.Score.Tag || len(rep.Suspicion) != 0 {
+		t.Errorf("score %+v, suspicion %v: want a clean, not suspicious client", rep.Score, rep.Suspicion)
 	}
 }
 

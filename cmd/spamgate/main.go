@@ -41,6 +41,12 @@ commands:
                                check what a sending domain publishes: SPF, DKIM
                                keys of the configured selectors, DMARC with rua,
                                MX, forward-confirmed PTR of the sending IP
+  recipients check [-config FILE] ADDR…
+                               tell whether each address is a known recipient
+                               and where it was found (table line, LDAP DN)
+  greylist status|release|whitelist|unwhitelist|list|counts [-config FILE] …
+                               inspect and change the greylist store (see
+                               "spamgate greylist -h")
   version                      print the version
 
 Run "spamgate COMMAND -h" for the flags of a command.
@@ -69,6 +75,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return dkimCmd(args[1:], stdout, stderr)
 	case "explain":
 		return explain(args[1:], stdout, stderr)
+	case "recipients":
+		return recipientsCmd(args[1:], stdout, stderr)
+	case "greylist":
+		return greylistCmd(args[1:], stdout, stderr)
 	case "check-config":
 		return checkConfig(args[1:], stdout, stderr)
 	case "version":

@@ -1,0 +1,20 @@
+// Package postfix benchmarks spamgate end to end behind a real Postfix:
+// Postfix's smtp-source → Postfix smtpd (spamgate as its milter, or no milter
+// at all) → Postfix's smtp-sink, everything on loopback, in one run so that
+// the ratios compare like with like. spamgate runs as a separate process
+// (built from cmd/spamgate) so that its CPU time and peak RSS can be read
+// from /proc.
+//
+// Run it as root (Postfix's master requires it) with
+//
+//	go test -run '^$' -bench . -benchtime 1x -timeout 30m ./bench/postfix/
+//
+// Each benchmark sends a fixed number of messages, whatever b.N says (b.N is
+// only a repeat count). SPAMGATE_BENCH_COUNT sets the messages per run at
+// concurrency 10 and 50 (default 20000; concurrency 1 sends a tenth of it),
+// SPAMGATE_BENCH_COLD_COUNT the messages of each cold-DNS probe (default
+// 100), SPAMGATE_BENCH_CONC the concurrencies (default "1,10,50"). The
+// figures are printed as Markdown tables at the end, ready for
+// docs/BENCHMARKS.md. TestRig (part of go test ./...) runs a few messages
+// through both set-ups to keep the harness working.
+package postfix

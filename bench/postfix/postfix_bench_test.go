@@ -1,0 +1,188 @@
+package postfix
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// coldDelay is how long the cold-DNS probe's server takes to answer.
+const coldDelay = 50 * time.Millisecond
+
+// firstLookup is a DNS question spamgate asks in the first wave of lookups of
+// every message (at MAIL FROM, with SPF and the DNSBL lookups); it marks where
+// the last message's lookups begin in the cold probe's timeline.
+const firstLookup = "loop.test. MX"
+
+// BenchmarkPostfix runs, in one process and one run so that the ratios are fair:
+//
+//   - Postfix alone and Postfix + spamgate (every check on, warm DNS cache),
+//     at each concurrency, interleaved: smtp-source → smtpd → smtp-sink;
+//   - the cold-DNS probe at concurrency 1: a DNS server answering after 50 ms,
+//     spamgate with its cache on (warm) and off (cache_size = -1: every lookup
+//     of every message waits for the server), to show how many round trips a
+//     message waits for when the lookups run in parallel.
+//
+// It prints Markdown tables at the end (see doc.go for the knobs).
+func BenchmarkPostfix(b *testing.B) {
+	began := time.Now()
+	concs := envInts(b, "SPAMGATE_BENCH_CONC", []int{1, 10, 50})
+	count := envInts(b, "SPAMGATE_BENCH_COUNT", []int{20000})[0]
+	coldCount := envInts(b, "SPAMGATE_BENCH_COLD_COUNT", []int{100})[0]
+
+	bin := buildSpamgate(b)
+	dns := startDNS(b, 0)
+	sk := startSink(b)
+	sg := startSpamgate(b, bin, dns.Addr, 0)
+	targets := []target{
+		{key: "alone", name: "Postfix alone", postfix: startPostfix(b, sk, "")},
+		{key: "spamgate", name: "Postfix + spamgate", postfix: startPostfix(b, sk, sg.Milter), sg: sg, dns: dns},
+	}
+
+	var results []result
+	for _, conc := range concs {
+		n := count
+		if conc == 1 {
+			n = max(count/10, 1)
+		}
+		for _, t := range targets {
+			b.Run(fmt.Sprintf("%s/conc=%d", t.key, conc), func(b *testing.B) {
+				var r result
+				for range b.N {
+					var err error
+					if r, err = measure(t, sk, conc, n); err != nil {
+						b.Fatalf("%s, concurrency %d: %v\nPostfix log (tail):\n%s", t.name, conc, err, tail(t.postfix.Log(), 30))
+					}
+				}
+				report(b, r)
+				results = append(results, r)
+			})
+		}
+	}
+
+	// Cold DNS: its own DNS server (answers after 50 ms) and two spamgates,
+	// each behind its own Postfix (smtpd_milters is fixed at start).
+	var cold []result
+	var coldTimeline string
+	coldDNS := startDNS(b, coldDelay)
+	tap := startTap(b, coldDNS.Addr)
+	for _, probe := range []struct {
+		name      string
+		cacheSize int
+	}{{"warm cache", 0}, {"cold (no cache)", -1}} {
+		b.Run("colddns/"+strings.Fields(probe.name)[0], func(b *testing.B) {
+			psg := startSpamgate(b, bin, tap.Addr, probe.cacheSize)
+			mark := tap.Mark()
+			t := target{name: probe.name, postfix: startPostfix(b, sk, psg.Milter), sg: psg, dns: coldDNS}
+			var r result
+			for range b.N {
+				var err error
+				if r, err = measure(t, sk, 1, coldCount); err != nil {
+					b.Fatalf("cold DNS, %s: %v\nPostfix log (tail):\n%s", probe.name, err, tail(t.postfix.Log(), 30))
+				}
+			}
+			report(b, r)
+			b.ReportMetric(float64(r.queries)/float64(r.n), "dns-queries/msg")
+			cold = append(cold, r)
+			if probe.cacheSize < 0 {
+				coldTimeline = tap.lastMessage(mark, firstLookup)
+			}
+		})
+	}
+
+	var out strings.Builder
+	fmt.Fprintf(&out, "\n### Postfix end to end: smtp-source → Postfix smtpd → smtp-sink, %d-byte bodies\n\n", messageLen)
+	writeTable(&out, results)
+	if len(cold) == 2 {
+		fmt.Fprintf(&out, "\n### Cold DNS: every answer after %v, concurrency 1\n\n", coldDelay)
+		writeColdTable(&out, cold)
+		fmt.Fprintf(&out, "\nThe lookups of the last cold message, as the DNS server saw them:\n\n%s", coldTimeline)
+	}
+	fmt.Fprintf(&out, "\nWhole run: %v (spamgate %s, GOMAXPROCS default, %d CPUs).\n",
+		time.Since(began).Round(time.Second), bin, runtime.NumCPU())
+	fmt.Print(out.String())
+}
+
+// report gives the run's figures to the testing package (benchstat-friendly).
+func report(b *testing.B, r result) {
+	b.ReportMetric(r.rate(), "msg/s")
+	b.ReportMetric(r.delivered.Seconds(), "s")
+	b.ReportMetric(float64(r.accepted.Microseconds())/1000/float64(r.n)*float64(r.conc), "client-ms/msg")
+	if r.milter {
+		b.ReportMetric(r.cpu.Seconds()*1000/float64(r.n), "sg-cpu-s/1000msg")
+		b.ReportMetric(float64(r.peakRSS)/(1<<20), "sg-peak-MiB")
+	}
+}
+
+// writeTable prints the throughput table; each spamgate row is compared with
+// the Postfix-alone row of the same concurrency.
+func writeTable(w *strings.Builder, rs []result) {
+	fmt.Fprintln(w, "| scenario | conc | messages | seconds | msg/s | ratio to Postfix alone | spamgate CPU s / 1000 msg | spamgate peak RSS | client ms per message |")
+	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+	alone := map[int]result{}
+	for _, r := range rs {
+		if !r.milter {
+			alone[r.conc] = r
+		}
+	}
+	for _, r := range rs {
+		ratio, cpu, rss := "1", "—", "—"
+		if r.milter {
+			ratio = "—"
+			if a, ok := alone[r.conc]; ok {
+				ratio = fmt.Sprintf("%.2f", r.rate()/a.rate())
+			}
+			cpu = fmt.Sprintf("%.2f", r.cpu.Seconds()*1000/float64(r.n))
+			rss = fmt.Sprintf("%.1f MiB", float64(r.peakRSS)/(1<<20))
+		}
+		fmt.Fprintf(w, "| %s | %d | %d | %.1f | %.0f | %s | %s | %s | %.1f |\n",
+			r.scenario, r.conc, r.n, r.delivered.Seconds(), r.rate(), ratio, cpu, rss, clientMs(r))
+	}
+	fmt.Fprintln(w, "\nseconds: from the start of smtp-source until smtp-sink has every message;"+
+		" client ms per message: smtp-source's own duration × concurrency / messages"+
+		" (the SMTP session as the client sees it, queueing included).")
+}
+
+// writeColdTable prints the cold-DNS probe: the latency a message gains when
+// every lookup goes to a server 50 ms away, in round trips of 50 ms.
+func writeColdTable(w *strings.Builder, rs []result) {
+	warm, cold := rs[0], rs[1]
+	fmt.Fprintln(w, "| spamgate DNS cache | messages | client ms per message | added vs warm | in 50 ms round trips | DNS queries per message | their sum if serial |")
+	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- |")
+	for _, r := range rs {
+		added, trips := "—", "—"
+		if r.scenario == cold.scenario {
+			d := clientMs(cold) - clientMs(warm)
+			added = fmt.Sprintf("%.0f ms", d)
+			trips = fmt.Sprintf("%.1f", d/float64(coldDelay.Milliseconds()))
+		}
+		q := float64(r.queries) / float64(r.n)
+		fmt.Fprintf(w, "| %s | %d | %.1f | %s | %s | %.1f | %.0f ms |\n",
+			r.scenario, r.n, clientMs(r), added, trips, q, q*float64(coldDelay.Milliseconds()))
+	}
+}
+
+func clientMs(r result) float64 {
+	return float64(r.accepted.Microseconds()) / 1000 * float64(r.conc) / float64(r.n)
+}
+
+// envInts reads a comma-separated list of positive integers from the environment.
+func envInts(b *testing.B, name string, def []int) []int {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	var out []int
+	for f := range strings.SplitSeq(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			b.Fatalf("%s=%q: want positive integers separated by commas", name, v)
+		}
+		out = append(out, n)
+	}
+	return out
+}

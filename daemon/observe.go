@@ -1,0 +1,56 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"spamgate/config"
+	"spamgate/dnsx"
+	"spamgate/metrics"
+)
+
+// startMetrics makes the engine record into d.metrics and, when [metrics]
+// listen is set, serves /metrics and /healthz there.
+func (d *Daemon) startMetrics(cfg *config.Config) error {
+	d.metrics = metrics.New()
+	d.metrics.RegisterDNS(func() metrics.DNSStats {
+		return dnsStats(d.engineResolver())
+	})
+	d.engine.Load().UseMetrics(d.metrics)
+	if cfg.Metrics.Listen == "" {
+		return nil
+	}
+	_, addr, err := config.ParseListen(cfg.Metrics.Listen)
+	if err != nil {
+		return fmt.Errorf("metrics.listen: %w", err)
+	}
+	return d.metrics.Serve(d.ctx, addr, d.Health, d.log)
+}
+
+func (d *Daemon) engineResolver() *dnsx.Resolver {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.resolver
+}
+
+// Health reports each component's health for /healthz: the resolver
+// (it answers, even NXDOMAIN), the greylist store and LDAP.
+func (d *Daemon) Health(ctx context.Context) map[string]error {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	eng := d.engine.Load()
+	out := map[string]error{"dns": nil, "greylist": eng.Greylist().Healthy()}
+	if _, err := d.engineResolver().LookupTXT(ctx, "healthz.spamgate.invalid"); err != nil && !dnsx.IsNotFound(err) {
+		out["dns"] = err
+	}
+	if r := eng.Recipients(); r != nil {
+		out["ldap"] = r.Healthy(ctx)
+	}
+	return out
+}
+
+func dnsStats(r *dnsx.Resolver) metrics.DNSStats {
+	s := r.Stats()
+	return metrics.DNSStats{Queries: s.Queries, CacheHits: s.CacheHits, CacheMisses: s.CacheMisses, Errors: s.Errors}
+}
