@@ -32,11 +32,12 @@ run: build
 # Benchmarks print figures; they assert nothing about time (docs/BENCHMARKS.md).
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3000x ./bench/
-	$(GO) test -run '^$$' -bench . -benchmem ./dkim/ ./policy/ ./policyredis/
+	$(GO) test -run '^$$' -bench . -benchmem ./dkim/ ./policy/ ./policyredis/ ./greylist/
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./bench/postfix/
 
 # A short run of every fuzz target (go test runs their seed corpora in `make test`).
 fuzz:
-	for p in ./authres ./config ./dnsbl ./spf ./dnsx ./policy; do \
+	for p in ./authres ./config ./dnsbl ./spf ./dnsx ./policy ./iprev ./greylist ./recipients ./spamc; do \
 		for f in $$($(GO) test -list 'Fuzz.*' $$p | grep ^Fuzz); do \
 			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 20s $$p || exit 1; \
 		done; \
