@@ -61,6 +61,9 @@ type Milter struct {
 	// IdleTimeout closes a milter connection on which Postfix sent nothing
 	// for this long (a dead peer must not hold a goroutine forever).
 	IdleTimeout Duration `toml:"idle_timeout"`
+	// MaxSessions caps concurrent milter connections; more are closed at
+	// once and Postfix tempfails them (milter_default_action).
+	MaxSessions int `toml:"max_sessions"`
 }
 
 // Log configures structured logging.
@@ -142,6 +145,7 @@ func Default() *Config {
 			CheckTimeout:     Duration{20 * time.Second},
 			DrainTimeout:     Duration{30 * time.Second},
 			IdleTimeout:      Duration{15 * time.Minute},
+			MaxSessions:      1000,
 		},
 		Log:          Log{Level: "info", Format: "text"},
 		DNS:          DNS{Timeout: Duration{2 * time.Second}, CacheSize: 10000},

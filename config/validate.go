@@ -31,6 +31,9 @@ func (c *Config) validate() Errors {
 	positive(bad, "milter.check_timeout", c.Milter.CheckTimeout, 5*time.Minute)
 	positive(bad, "milter.drain_timeout", c.Milter.DrainTimeout, time.Hour)
 	positive(bad, "milter.idle_timeout", c.Milter.IdleTimeout, 24*time.Hour)
+	if c.Milter.MaxSessions < 1 {
+		bad("milter.max_sessions", "%d must be at least 1", c.Milter.MaxSessions)
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

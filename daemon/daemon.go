@@ -74,7 +74,8 @@ func Start(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Daemon,
 		return nil, err
 	}
 	d.ln = ln
-	d.srv = milter.NewServer(milter.Options{Engine: d.engine.Load, Log: log, IdleTimeout: cfg.Milter.IdleTimeout.Duration})
+	d.srv = milter.NewServer(milter.Options{Engine: d.engine.Load, Log: log, IdleTimeout: cfg.Milter.IdleTimeout.Duration,
+		MaxSessions: cfg.Milter.MaxSessions})
 	go func() { d.served <- d.srv.Serve(ln) }()
 	if err := d.startTLSPolicyMap(cfg); err != nil {
 		d.Shutdown(context.Background())

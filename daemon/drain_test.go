@@ -2,11 +2,13 @@ package daemon
 
 import (
 	"context"
+	"log/slog"
 	"testing"
 	"time"
 
 	gomilter "github.com/emersion/go-milter"
 
+	"spamgate/config"
 	"spamgate/internal/miltertest"
 )
 
@@ -82,5 +84,33 @@ func waitSessions(t *testing.T, r *rig, n int) {
 			t.Fatalf("%d sessions open, want %d", r.d.srv.ActiveSessions(), n)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// One connection over [milter] max_sessions is closed at once (Postfix then
+// applies milter_default_action, a tempfail); the sessions in progress go on.
+func TestMaxSessions(t *testing.T) {
+	r := startRig(t, "")
+	cfg, err := config.Load(r.file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Milter.MaxSessions = 1
+	d, err := Start(cfg, slog.New(slog.NewTextHandler(testWriter{t}, nil)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Shutdown(context.Background())
+	first, err := miltertest.Dial(d.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	if second, err := miltertest.Dial(d.Addr().String()); err == nil {
+		second.Close()
+		t.Fatal("a second session over max_sessions = 1 was served")
+	}
+	if _, err := first.Conn("client", gomilter.FamilyInet, 25, "192.0.2.10"); err != nil {
+		t.Fatalf("the first session broke: %v", err)
 	}
 }

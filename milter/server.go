@@ -35,6 +35,10 @@ type Options struct {
 	Log    *slog.Logger
 	// IdleTimeout closes a connection on which nothing arrived for this long.
 	IdleTimeout time.Duration
+	// MaxSessions caps concurrent connections (0: no cap). One more is
+	// closed at once; Postfix applies milter_default_action (tempfail by
+	// default), so the sender retries and nothing is lost.
+	MaxSessions int
 }
 
 // Server accepts milter connections from Postfix.
@@ -133,6 +137,10 @@ func (s *Server) track(c *conn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.draining.Load() {
+		return false
+	}
+	if s.opts.MaxSessions > 0 && len(s.conns) >= s.opts.MaxSessions {
+		s.opts.Log.Warn("max_sessions reached, connection refused", "max_sessions", s.opts.MaxSessions)
 		return false
 	}
 	s.conns[c] = struct{}{}
