@@ -31,8 +31,8 @@ mail: bob@example.test
 `
 
 const (
-	replyUserUnknown  = "550 5.1.1 Recipient address rejected: User unknown"
-	replyLookupFailed = "451 4.3.0 Recipient address lookup failed, please try again later"
+	rcptReplyUnknown  = "550 5.1.1 Recipient address rejected: User unknown"
+	rcptReplyTempFail = "451 4.3.0 Recipient address lookup failed, please try again later"
 )
 
 // recipientsExtra is the [recipients] configuration for slapd s, with the
@@ -116,8 +116,8 @@ func TestRecipientValidationTableAndLDAP(t *testing.T) {
 			"postmaster@example.test": "",
 			"alice@example.test":      "",
 			"Bob@Example.Test":        "",
-			"nobody@example.test":     replyUserUnknown,
-			injection:                 replyUserUnknown,
+			"nobody@example.test":     rcptReplyUnknown,
+			injection:                 rcptReplyUnknown,
 			"alice@example.net":       "", // not our domain: not validated
 		})
 		if res.Final == nil {
@@ -136,6 +136,19 @@ func TestRecipientValidationTableAndLDAP(t *testing.T) {
 		}
 	})
 
+	// A hung directory (connections accepted, nothing answered) costs the
+	// LDAP timeout, not the whole check timeout, and tempfails.
+	slapd.Pause()
+	t.Run("ldap hung tempfails", func(t *testing.T) {
+		t0 := time.Now()
+		res := r.run(t, tx("dave@example.test", "alice@example.net"))
+		if el := time.Since(t0); el > 2500*time.Millisecond {
+			t.Errorf("transaction took %v with LDAP hung (timeout 1s)", el)
+		}
+		checkRcpts(t, res, map[string]string{"dave@example.test": rcptReplyTempFail, "alice@example.net": ""})
+	})
+	slapd.Resume()
+
 	slapd.Kill()
 	t.Run("ldap down tempfails", func(t *testing.T) {
 		t0 := time.Now()
@@ -144,7 +157,7 @@ func TestRecipientValidationTableAndLDAP(t *testing.T) {
 			t.Errorf("transaction took %v with LDAP down (timeout 1s)", el)
 		}
 		checkRcpts(t, res, map[string]string{
-			"carol@example.test":      replyLookupFailed,
+			"carol@example.test":      rcptReplyTempFail,
 			"postmaster@example.test": "", // the table needs no LDAP
 			"alice@example.test":      "", // found before the outage: cached
 			"alice@example.net":       "",
@@ -162,7 +175,7 @@ func TestRecipientValidationTableAndLDAP(t *testing.T) {
 		res := r.run(t, tx("bob@example.test", "carol@example.test", "alice@example.net"))
 		checkRcpts(t, res, map[string]string{
 			"bob@example.test":   "",
-			"carol@example.test": replyUserUnknown,
+			"carol@example.test": rcptReplyUnknown,
 			"alice@example.net":  "",
 		})
 	})
@@ -176,8 +189,8 @@ func TestRecipientFilterInjection(t *testing.T) {
 	addrs := []string{"*@example.test", "alice*@example.test", `alice\2a@example.test`, "*)(uid=*@example.test", "(alice)@example.test"}
 	res := r.run(t, miltertest.Tx{ClientIP: "192.0.2.10", From: "user@good.test", Rcpts: append(addrs, "alice@example.net")})
 	for _, a := range addrs {
-		if got := res.Refused(a); got != replyUserUnknown {
-			t.Errorf("RCPT %s: got %q, want %q", a, got, replyUserUnknown)
+		if got := res.Refused(a); got != rcptReplyUnknown {
+			t.Errorf("RCPT %s: got %q, want %q", a, got, rcptReplyUnknown)
 		}
 	}
 	if got := res.Refused("alice@example.net"); got != "" {
