@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"spamgate/redisconn"
 )
 
 // Redis keeps the state in Redis, shared by every MX host. Keys:
@@ -35,15 +37,15 @@ func NewRedis(o RedisOptions) (*Redis, error) {
 	if err != nil {
 		return nil, fmt.Errorf("greylist redis store: %w", err)
 	}
-	tc, err := o.tlsConfig()
+	rdb, err := redisconn.New(o.conn())
 	if err != nil {
 		return nil, fmt.Errorf("greylist redis store: %w", err)
 	}
 	check, release := newScripts()
 	return &Redis{
-		rdb:     redis.NewUniversalClient(o.universal(tc)),
+		rdb:     rdb,
 		o:       o,
-		where:   o.where(),
+		where:   o.conn().Where(),
 		check:   check,
 		release: release,
 	}, nil

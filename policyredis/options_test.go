@@ -93,11 +93,14 @@ func TestOptionsDefaults(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%+v: %v", tt.in, err)
 		}
-		if o.KeyPrefix != tt.prefix || o.Timeout != tt.timeout || o.where() != tt.wantWhere {
-			t.Errorf("%+v: prefix %q, timeout %v, where %q; want %q, %v, %q", tt.in, o.KeyPrefix, o.Timeout, o.where(), tt.prefix, tt.timeout, tt.wantWhere)
+		if where := o.conn().Where(); o.KeyPrefix != tt.prefix || o.Timeout != tt.timeout || where != tt.wantWhere {
+			t.Errorf("%+v: prefix %q, timeout %v, where %q; want %q, %v, %q", tt.in, o.KeyPrefix, o.Timeout, where, tt.prefix, tt.timeout, tt.wantWhere)
 		}
 		// Nothing may stretch a lookup beyond Timeout.
-		u := o.universal()
+		u, err := o.conn().Universal()
+		if err != nil {
+			t.Fatal(err)
+		}
 		if !u.ContextTimeoutEnabled || u.MaxRetries > 1 || u.DialerRetries != 1 ||
 			u.DialTimeout != o.Timeout || u.ReadTimeout != o.Timeout || u.WriteTimeout != o.Timeout || u.PoolTimeout != o.Timeout {
 			t.Errorf("%+v: go-redis options %+v let a lookup run past Timeout", tt.in, u)

@@ -9,6 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"spamgate/policy"
+	"spamgate/redisconn"
 )
 
 // Source looks up per-recipient rules in Redis. It is safe for concurrent
@@ -29,12 +30,11 @@ func New(o Options) (*Source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("redis policy source: %w", err)
 	}
-	return &Source{
-		rdb:     redis.NewUniversalClient(o.universal()),
-		prefix:  o.KeyPrefix,
-		timeout: o.Timeout,
-		where:   o.where(),
-	}, nil
+	rdb, err := redisconn.New(o.conn())
+	if err != nil {
+		return nil, fmt.Errorf("redis policy source: %w", err)
+	}
+	return &Source{rdb: rdb, prefix: o.KeyPrefix, timeout: o.Timeout, where: o.conn().Where()}, nil
 }
 
 // Lookup returns the rule of the most specific key of rcpt (policy.Keys)

@@ -1,0 +1,171 @@
+// Package redisconn builds the go-redis clients of spamgate's Redis users
+// (policy rules, greylisting) by the same rules: the mode (single server,
+// Sentinel, Cluster) is explicit, never guessed from the number of
+// addresses, and nothing lets a call run past the caller's deadline.
+package redisconn
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
+)
+
+// Options say where the servers are and how long a call may take.
+type Options struct {
+	Addresses  []string // "HOST:PORT"; one = single server; several = Cluster only if Cluster is true
+	MasterName string   // Sentinel: Addresses are the sentinels, the master is found by this name
+	Cluster    bool     // Redis Cluster: Addresses are some of its nodes
+	Password   string   // of the Redis server(s); Sentinels are asked without one
+	DB         int      // database number; must be 0 for a Cluster
+	TLS        bool
+	TLSCAFile  string        // PEM CAs to verify the servers with; default the system's
+	Timeout    time.Duration // bounds each call (one round trip), connecting included
+	ClientName string        // shown in CLIENT LIST on a shared server
+}
+
+// Check reports every option that makes no sense, joined.
+func (o Options) Check() error {
+	var errs []error
+	if len(o.Addresses) == 0 {
+		errs = append(errs, errors.New("no address"))
+	}
+	for _, a := range o.Addresses {
+		if err := checkAddress(a); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	switch {
+	case o.Cluster && o.MasterName != "":
+		errs = append(errs, errors.New("cluster and master_name (Sentinel) exclude each other"))
+	case len(o.Addresses) > 1 && !o.Cluster && o.MasterName == "":
+		errs = append(errs, fmt.Errorf("%d addresses for a single server: set cluster for a Redis Cluster, or master_name for Sentinels", len(o.Addresses)))
+	}
+	if o.Cluster && o.DB != 0 {
+		errs = append(errs, fmt.Errorf("db %d: a Redis Cluster has only database 0", o.DB))
+	}
+	if o.DB < 0 {
+		errs = append(errs, fmt.Errorf("db %d is negative", o.DB))
+	}
+	if o.Timeout < 0 {
+		errs = append(errs, fmt.Errorf("timeout %s is negative", o.Timeout))
+	}
+	if o.TLSCAFile != "" && !o.TLS {
+		errs = append(errs, errors.New("tls_ca_file without tls"))
+	}
+	return errors.Join(errs...)
+}
+
+// checkAddress accepts HOST:PORT; go-redis would take a bare host or an
+// empty one and quietly dial localhost.
+func checkAddress(a string) error {
+	host, port, err := net.SplitHostPort(a)
+	if err != nil {
+		return fmt.Errorf("address %q: %w (want HOST:PORT)", a, err)
+	}
+	if host == "" {
+		return fmt.Errorf("address %q has no host", a)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("address %q: port %q is not a number from 1 to 65535", a, port)
+	}
+	return nil
+}
+
+// New checks o and makes a client; it does not connect.
+func New(o Options) (redis.UniversalClient, error) {
+	if err := o.Check(); err != nil {
+		return nil, err
+	}
+	u, err := o.Universal()
+	if err != nil {
+		return nil, err
+	}
+	return redis.NewUniversalClient(u), nil
+}
+
+// Universal turns checked Options into go-redis options. Everything that
+// could stretch a call beyond Timeout is cut down: go-redis's defaults
+// (5 s timeouts, 3 retries, 5 dial attempts) suit a cache, not a milter
+// that must answer while Postfix waits.
+func (o Options) Universal() (*redis.UniversalOptions, error) {
+	tc, err := o.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	return &redis.UniversalOptions{
+		Addrs:      o.Addresses,
+		MasterName: o.MasterName,
+		// NewUniversalClient takes MasterName first, then IsClusterMode or
+		// several addresses; Check refuses several without either.
+		IsClusterMode: o.Cluster,
+		Password:      o.Password,
+		DB:            o.DB,
+		TLSConfig:     tc,
+		// A new connection costs HELLO, then CLIENT SETNAME (and SELECT) in
+		// one pipeline: two round trips. CLIENT SETINFO (one more round
+		// trip) and the maintenance-notification handshake (for Redis
+		// Enterprise; plain redis-server refuses it) are left out.
+		ClientName:               o.ClientName,
+		DisableIdentity:          true,
+		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
+		// The context of each call carries the deadline, and it bounds
+		// socket I/O only with ContextTimeoutEnabled.
+		ContextTimeoutEnabled: true,
+		DialTimeout:           o.Timeout,
+		ReadTimeout:           o.Timeout,
+		WriteTimeout:          o.Timeout,
+		PoolTimeout:           o.Timeout,
+		// go-redis drops a pooled connection the server has closed (a
+		// restart, its idle timeout) before using it; one retry covers a
+		// close that races with the request. More would only spend the
+		// caller's deadline on a server that is down. go-redis retries
+		// only errors before a reply.
+		MaxRetries:      1,
+		MinRetryBackoff: 2 * time.Millisecond,
+		MaxRetryBackoff: 20 * time.Millisecond,
+		// No dial retries: the next call dials again anyway.
+		DialerRetries: 1,
+	}, nil
+}
+
+// tlsConfig is nil without TLS. go-redis dials with tls.DialWithDialer,
+// which takes the server name from each address, Cluster nodes included.
+func (o Options) tlsConfig() (*tls.Config, error) {
+	if !o.TLS {
+		return nil, nil
+	}
+	c := &tls.Config{MinVersion: tls.VersionTLS12}
+	if o.TLSCAFile == "" {
+		return c, nil
+	}
+	pem, err := os.ReadFile(o.TLSCAFile)
+	if err != nil {
+		return nil, fmt.Errorf("tls_ca_file: %w", err)
+	}
+	c.RootCAs = x509.NewCertPool()
+	if !c.RootCAs.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("tls_ca_file %s: no PEM certificate in it", o.TLSCAFile)
+	}
+	return c, nil
+}
+
+// Where names the servers in errors.
+func (o Options) Where() string {
+	addrs := strings.Join(o.Addresses, ",")
+	switch {
+	case o.MasterName != "":
+		return fmt.Sprintf("master %q via sentinels %s", o.MasterName, addrs)
+	case o.Cluster:
+		return "cluster " + addrs
+	}
+	return addrs
+}
