@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"spamgate/internal/testcert"
 )
 
 // Options configure one Postfix instance.
@@ -78,7 +80,7 @@ func start(t testing.TB, o Options, pickAddr func() (string, error)) *Postfix {
 		t.Fatalf("postfixtest: %v", err)
 	}
 	if o.TLS {
-		if err := writeSelfSigned(p.layout.certFile, p.layout.keyFile, hostname); err != nil {
+		if err := testcert.WriteSelfSigned(p.layout.certFile, p.layout.keyFile, hostname); err != nil {
 			t.Fatalf("postfixtest: %v", err)
 		}
 	}

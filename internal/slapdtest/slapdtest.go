@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
+
+	"spamgate/internal/testcert"
 )
 
 // Absolute paths on purpose: /usr/sbin is not on every test runner's PATH.
@@ -76,7 +78,7 @@ func start(t testing.TB, ldif string, withTLS bool) *Server {
 	s := &Server{t: t, dir: t.TempDir(), password: randomPassword(t)}
 	if withTLS {
 		s.tls = &tlsFiles{cert: filepath.Join(s.dir, "cert.pem"), key: filepath.Join(s.dir, "key.pem")}
-		if err := writeSelfSigned(s.tls.cert, s.tls.key); err != nil {
+		if err := testcert.WriteSelfSigned(s.tls.cert, s.tls.key, "127.0.0.1"); err != nil {
 			t.Fatalf("slapdtest: %v", err)
 		}
 	}

@@ -1,4 +1,7 @@
-package postfixtest
+// Package testcert makes the throwaway TLS certificates the test rigs'
+// servers (Postfix, slapd) present: generated in Go rather than with
+// openssl, so that the rigs need no extra program.
+package testcert
 
 import (
 	"crypto/ecdsa"
@@ -14,11 +17,11 @@ import (
 	"time"
 )
 
-// writeSelfSigned writes a throwaway ECDSA P-256 key and a self-signed certificate for
-// localhost/127.0.0.1, valid for a day. Generated here rather than with openssl so that
-// the rig needs no extra program; P-256 because it is fast to make and every OpenSSL
-// that Postfix links against accepts it.
-func writeSelfSigned(certFile, keyFile, hostname string) error {
+// WriteSelfSigned writes a P-256 key (mode 0600) and a self-signed
+// certificate for hostname, localhost and 127.0.0.1, valid for a day. It is
+// its own CA, so a client trusts it by taking certFile as its CA file.
+// P-256 because it is fast to make and every OpenSSL and Go accept it.
+func WriteSelfSigned(certFile, keyFile, hostname string) error {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return fmt.Errorf("generate TLS key: %w", err)
@@ -30,12 +33,13 @@ func writeSelfSigned(certFile, keyFile, hostname string) error {
 	now := time.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: hostname, Organization: []string{"postfixtest"}},
+		Subject:               pkix.Name{CommonName: hostname, Organization: []string{"spamgate test rig"}},
 		NotBefore:             now.Add(-time.Hour),
 		NotAfter:              now.Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature,
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		BasicConstraintsValid: true,
+		IsCA:                  true,
 		DNSNames:              []string{hostname, "localhost"},
 		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
 	}
