@@ -9,14 +9,14 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"spamgate/internal/proctest"
 )
 
 // Binary is Debian's redis-server, absolute on purpose: /usr/bin is
@@ -31,12 +31,11 @@ const installHint = "run scripts/test-deps.sh as root (make deps), or: apt-get u
 // redisServer is a throwaway redis-server on a loopback port, killed when
 // the test ends. Nothing is saved to disk.
 type Server struct {
-	t      testing.TB
-	port   int
-	dir    string
-	argv   func(port int) []string
-	cmd    *exec.Cmd
-	exited chan struct{} // closed once cmd has been waited for
+	t    testing.TB
+	port int
+	dir  string
+	argv func(port int) []string
+	proc *proctest.Process // nil once killed
 }
 
 // Start starts a plain redis-server; extra are more "--name value"
@@ -87,35 +86,16 @@ func FreePort(t testing.TB) int {
 
 // start runs the server on s.port and waits until it answers.
 func (s *Server) start() error {
-	log, err := os.OpenFile(filepath.Join(s.dir, "redis.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	p, err := proctest.Start(s.argv(s.port), filepath.Join(s.dir, "redis.log"))
 	if err != nil {
-		return fmt.Errorf("open redis log: %w", err)
+		return fmt.Errorf("redis-server: %w", err)
 	}
-	defer log.Close() // the child has its own copy
-	argv := s.argv(s.port)
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", argv[0], err)
+	s.proc = p
+	if err := p.WaitReady(5*time.Second, 5*time.Millisecond, func() error { return ping(s.Addr()) }); err != nil {
+		s.proc = nil
+		return fmt.Errorf("redis-server on port %d: %w:\n%s", s.port, err, s.log())
 	}
-	s.cmd, s.exited = cmd, make(chan struct{})
-	go func(exited chan struct{}) { _ = cmd.Wait(); close(exited) }(s.exited)
-
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if ping(s.Addr()) == nil {
-			return nil
-		}
-		select {
-		case <-s.exited:
-			return fmt.Errorf("redis-server on port %d exited at start:\n%s", s.port, s.log())
-		case <-time.After(5 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			s.Kill()
-			return fmt.Errorf("redis-server on port %d did not answer PING within 5s:\n%s", s.port, s.log())
-		}
-	}
+	return nil
 }
 
 // ping sends PING in RESP by hand, so that the harness does not depend on
@@ -151,17 +131,13 @@ func (s *Server) log() string {
 // Kill stops the server at once, as a crash would, and waits until it is
 // gone so that the port is free for restart.
 func (s *Server) Kill() {
-	if s.cmd == nil {
+	if s.proc == nil {
 		return
 	}
-	_ = s.cmd.Process.Signal(syscall.SIGCONT) // a paused server dies as well, but be sure
-	_ = s.cmd.Process.Kill()
-	select {
-	case <-s.exited:
-	case <-time.After(5 * time.Second):
-		s.t.Errorf("redis-server on port %d did not exit after SIGKILL", s.port)
+	if err := s.proc.Kill(); err != nil {
+		s.t.Errorf("redis-server on port %d: %v", s.port, err)
 	}
-	s.cmd = nil
+	s.proc = nil
 }
 
 // Restart starts a new server on the same port; its data is gone.
@@ -176,14 +152,17 @@ func (s *Server) Restart() {
 // Pause freezes the server: connections are accepted by the kernel, but
 // nothing is answered, as with a server stuck in a long command or swapping.
 func (s *Server) Pause() {
-	if err := s.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
-		s.t.Fatalf("SIGSTOP redis-server: %v", err)
+	s.t.Helper()
+	if err := s.proc.Pause(); err != nil {
+		s.t.Fatalf("redis-server: %v", err)
 	}
 }
 
+// Resume undoes Pause.
 func (s *Server) Resume() {
-	if err := s.cmd.Process.Signal(syscall.SIGCONT); err != nil {
-		s.t.Fatalf("SIGCONT redis-server: %v", err)
+	s.t.Helper()
+	if err := s.proc.Resume(); err != nil {
+		s.t.Fatalf("redis-server: %v", err)
 	}
 }
 

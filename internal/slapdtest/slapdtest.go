@@ -7,21 +7,19 @@
 package slapdtest
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
 
+	"spamgate/internal/proctest"
 	"spamgate/internal/testcert"
 )
 
@@ -48,9 +46,8 @@ type Server struct {
 	dir      string
 	port     int
 	password string
-	tls      *tlsFiles // nil: no StartTLS
-	cmd      *exec.Cmd
-	exited   chan struct{} // closed once cmd has been waited for
+	tls      *tlsFiles         // nil: no StartTLS
+	proc     *proctest.Process // nil once killed
 }
 
 // Start builds a server whose database holds ldif (LDIF entries under
@@ -125,40 +122,18 @@ func (s *Server) cleanup() {
 
 // start runs slapd on s.port and waits until a bind works.
 func (s *Server) start() error {
-	log, err := os.OpenFile(s.logPath(), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-	if err != nil {
-		return fmt.Errorf("open slapd log: %w", err)
-	}
-	defer log.Close() // the child has its own copy
 	// -d keeps slapd in the foreground; "stats" logs one line per
 	// operation, which is what one wants to read when a test fails.
-	cmd := exec.Command(Slapd, "-d", "stats", "-F", filepath.Join(s.dir, "config"), "-h", s.URL()+"/")
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", Slapd, err)
+	p, err := proctest.Start([]string{Slapd, "-d", "stats", "-F", filepath.Join(s.dir, "config"), "-h", s.URL() + "/"}, s.logPath())
+	if err != nil {
+		return fmt.Errorf("slapd: %w", err)
 	}
-	s.cmd, s.exited = cmd, make(chan struct{})
-	go func(exited chan struct{}) { _ = cmd.Wait(); close(exited) }(s.exited)
-	return s.waitReady()
-}
-
-func (s *Server) waitReady() error {
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		err := s.tryBind()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-s.exited:
-			return fmt.Errorf("slapd on port %d exited at start:\n%s", s.port, s.log())
-		case <-time.After(10 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			s.Kill()
-			return fmt.Errorf("slapd on port %d: no bind within 10s (%v):\n%s", s.port, err, s.log())
-		}
+	s.proc = p
+	if err := p.WaitReady(10*time.Second, 10*time.Millisecond, s.tryBind); err != nil {
+		s.proc = nil
+		return fmt.Errorf("slapd on port %d: %w:\n%s", s.port, err, s.log())
 	}
+	return nil
 }
 
 func (s *Server) tryBind() error {
@@ -181,17 +156,13 @@ func (s *Server) log() string {
 // Kill stops the server at once, as a crash would (MDB survives that), and
 // waits until it is gone so that the port is free for Restart.
 func (s *Server) Kill() {
-	if s.cmd == nil {
+	if s.proc == nil {
 		return
 	}
-	_ = s.cmd.Process.Signal(syscall.SIGCONT) // a paused server dies as well, but be sure
-	_ = s.cmd.Process.Kill()
-	select {
-	case <-s.exited:
-	case <-time.After(5 * time.Second):
-		s.t.Errorf("slapd on port %d did not exit after SIGKILL", s.port)
+	if err := s.proc.Kill(); err != nil {
+		s.t.Errorf("slapd on port %d: %v", s.port, err)
 	}
-	s.cmd = nil
+	s.proc = nil
 }
 
 // Restart starts the server again on the same port with the same data.
@@ -204,52 +175,25 @@ func (s *Server) Restart() {
 }
 
 // Pause freezes the server: the kernel still accepts connections, but
-// nothing is answered, as with a hung directory server. It returns once
-// every thread of slapd has stopped: SIGSTOP takes effect asynchronously,
-// and on a loaded machine a request sent right after kill(2) could still
-// be answered.
+// nothing is answered, as with a hung directory server.
 func (s *Server) Pause() {
 	s.t.Helper()
-	s.signal(syscall.SIGSTOP)
-	deadline := time.Now().Add(5 * time.Second)
-	for !stopped(s.cmd.Process.Pid) {
-		if time.Now().After(deadline) {
-			s.t.Fatalf("slapdtest: slapd did not stop within 5s of SIGSTOP")
-		}
-		time.Sleep(time.Millisecond)
+	if s.proc == nil {
+		s.t.Fatal("slapdtest: Pause: slapd is not running")
 	}
-}
-
-// stopped reports whether every thread of pid is in state T (stopped).
-func stopped(pid int) bool {
-	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
-	if err != nil || len(tasks) == 0 {
-		return false
+	if err := s.proc.Pause(); err != nil {
+		s.t.Fatalf("slapdtest: %v", err)
 	}
-	for _, task := range tasks {
-		b, err := os.ReadFile(task)
-		if err != nil {
-			return false
-		}
-		// "pid (comm) S ...": the state follows the last ')'.
-		rest := b[bytes.LastIndexByte(b, ')')+1:]
-		if len(rest) < 2 || (rest[1] != 'T' && rest[1] != 't') {
-			return false
-		}
-	}
-	return true
 }
 
 // Resume undoes Pause.
-func (s *Server) Resume() { s.signal(syscall.SIGCONT) }
-
-func (s *Server) signal(sig syscall.Signal) {
+func (s *Server) Resume() {
 	s.t.Helper()
-	if s.cmd == nil {
-		s.t.Fatalf("slapdtest: %v: slapd is not running", sig)
+	if s.proc == nil {
+		s.t.Fatal("slapdtest: Resume: slapd is not running")
 	}
-	if err := s.cmd.Process.Signal(sig); err != nil {
-		s.t.Fatalf("slapdtest: %v slapd: %v", sig, err)
+	if err := s.proc.Resume(); err != nil {
+		s.t.Fatalf("slapdtest: %v", err)
 	}
 }
 

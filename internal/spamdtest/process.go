@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"syscall"
 	"time"
+
+	"spamgate/internal/proctest"
 )
 
 // argv is the spamd command line for s.port.
@@ -31,45 +31,21 @@ func (s *Server) argv() []string {
 	return argv
 }
 
-// start runs spamd on s.port and waits until it answers PING.
+// start runs spamd on s.port and waits until it answers PING. proctest
+// gives it its own process group, so that Kill reaches the children spamd
+// forks (they share the listening socket and would go on answering).
 func (s *Server) start() error {
-	log, err := os.OpenFile(filepath.Join(s.dir, "spamd.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	p, err := proctest.Start(s.argv(), filepath.Join(s.dir, "spamd.log"))
 	if err != nil {
-		return fmt.Errorf("open spamd log: %w", err)
+		return fmt.Errorf("spamd: %w", err)
 	}
-	defer log.Close() // the child has its own copy
-	argv := s.argv()
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Stdout, cmd.Stderr = log, log
-	// Its own process group, so that Kill reaches the children spamd forks
-	// (they share the listening socket and would go on answering); and
-	// death with the test binary, should that be killed.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", argv[0], err)
+	s.proc = p
+	if err := p.WaitReady(startTimeout, 50*time.Millisecond, func() error { return ping(s.Addr()) }); err != nil {
+		s.proc = nil
+		s.waitClosed()
+		return fmt.Errorf("spamd on port %d: %w:\n%s", s.port, err, s.Log())
 	}
-	s.cmd, s.exited = cmd, make(chan struct{})
-	go func(exited chan struct{}) { _ = cmd.Wait(); close(exited) }(s.exited)
-	return s.waitReady()
-}
-
-// waitReady polls with PING until spamd answers, exits, or startTimeout.
-func (s *Server) waitReady() error {
-	deadline := time.Now().Add(startTimeout)
-	for {
-		if ping(s.Addr()) == nil {
-			return nil
-		}
-		select {
-		case <-s.exited:
-			return fmt.Errorf("spamd on port %d exited at start:\n%s", s.port, s.Log())
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			s.Kill()
-			return fmt.Errorf("spamd on port %d did not answer PING within %v:\n%s", s.port, startTimeout, s.Log())
-		}
-	}
+	return nil
 }
 
 // ping speaks the protocol by hand, so that the rig does not depend on the
@@ -97,16 +73,13 @@ func ping(addr string) error {
 // Kill stops spamd and its children at once, as a crash would, and waits
 // until the port refuses connections.
 func (s *Server) Kill() {
-	if s.cmd == nil {
+	if s.proc == nil {
 		return
 	}
-	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL) // the group: spamd and its children
-	select {
-	case <-s.exited:
-	case <-time.After(5 * time.Second):
-		s.t.Errorf("spamd on port %d did not exit after SIGKILL", s.port)
+	if err := s.proc.Kill(); err != nil {
+		s.t.Errorf("spamd on port %d: %v", s.port, err)
 	}
-	s.cmd = nil
+	s.proc = nil
 	s.waitClosed()
 }
 

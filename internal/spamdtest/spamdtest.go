@@ -11,11 +11,12 @@ package spamdtest
 import (
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
+
+	"spamgate/internal/proctest"
 )
 
 const (
@@ -53,11 +54,10 @@ required_score 5.0
 
 // Server is a throwaway spamd on a loopback port.
 type Server struct {
-	t      testing.TB
-	port   int
-	dir    string
-	cmd    *exec.Cmd
-	exited chan struct{} // closed once cmd has been waited for
+	t    testing.TB
+	port int
+	dir  string
+	proc *proctest.Process // nil once killed
 }
 
 // Start runs spamd on a free loopback port and waits until it answers PING.
