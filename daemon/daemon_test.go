@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -26,6 +27,7 @@ type rig struct {
 	zone *dnstest.Zone // served by dns; tests may add records
 	addr string
 	file string
+	logs *logBuffer // the daemon's log, also written to the test's
 }
 
 const baseConfig = `
@@ -42,11 +44,7 @@ level = "debug"
 nameservers = ["%s"]
 timeout = "1s"
 
-# Greylisting has its own tests (greylist_test.go); here it would defer the
-# clients without reverse DNS that these tests use.
-[greylist]
-mode = "never"
-
+%s
 [dnsbl]
 threshold = 2
 [[dnsbl.zone]]
@@ -63,6 +61,23 @@ weight = 5
 
 func startRig(t *testing.T, extra string) *rig {
 	t.Helper()
+	return startRigWith(t, greylistNever, extra)
+}
+
+// greylistNever is the rig's [greylist] table: greylisting has its own
+// tests (greylist_test.go); elsewhere it would defer the clients without
+// reverse DNS that the tests use.
+const greylistNever = "[greylist]\nmode = \"never\"\n"
+
+// baseText is baseConfig for the DNS server at dnsAddr.
+func baseText(dnsAddr, greylist, extra string) string {
+	return fmt.Sprintf(baseConfig, dnsAddr, greylist, extra)
+}
+
+// startRigWith is startRig with greylist (a whole [greylist] table, its
+// subtables included) in place of greylistNever.
+func startRigWith(t *testing.T, greylist, extra string) *rig {
+	t.Helper()
 	z, err := dnstest.LoadZoneFile("../testdata/dns/integration.zone", "test.")
 	if err != nil {
 		t.Fatal(err)
@@ -70,12 +85,13 @@ func startRig(t *testing.T, extra string) *rig {
 	z.ServFail("servfail.test.", dns.TypeANY)
 	srv := dnstest.Start(t, z)
 	file := filepath.Join(t.TempDir(), "spamgate.toml")
-	writeConfig(t, file, fmt.Sprintf(baseConfig, srv.Addr, extra))
+	writeConfig(t, file, baseText(srv.Addr, greylist, extra))
 	cfg, err := config.Load(file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	logs := &logBuffer{}
+	log := slog.New(slog.NewTextHandler(teeWriter{testWriter{t}, logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	d, err := Start(cfg, log, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -88,7 +104,36 @@ func startRig(t *testing.T, extra string) *rig {
 		}
 	})
 	waitHealth(t, d)
-	return &rig{d: d, dns: srv, zone: z, addr: d.Addr().String(), file: file}
+	return &rig{d: d, dns: srv, zone: z, addr: d.Addr().String(), file: file, logs: logs}
+}
+
+// logBuffer keeps a daemon's log for assertions on what it logged.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// teeWriter writes to the test log and to the buffer.
+type teeWriter struct {
+	t   testWriter
+	buf *logBuffer
+}
+
+func (w teeWriter) Write(p []byte) (int, error) {
+	_, _ = w.buf.Write(p)
+	return w.t.Write(p)
 }
 
 // waitHealth waits until the first DNSBL health check has judged every zone.
@@ -289,7 +334,7 @@ func TestReload(t *testing.T) {
 		t.Fatal("listed client accepted before reload")
 	}
 	// A broken file keeps the configuration in force.
-	writeConfig(t, r.file, fmt.Sprintf(baseConfig, r.dns.Addr, "[spf]\nrejekt_fail = true\n"))
+	writeConfig(t, r.file, baseText(r.dns.Addr, greylistNever, "[spf]\nrejekt_fail = true\n"))
 	if err := r.d.Reload(); err == nil || !strings.Contains(err.Error(), "spf.rejekt_fail") {
 		t.Fatalf("broken reload: %v", err)
 	}
@@ -297,7 +342,7 @@ func TestReload(t *testing.T) {
 		t.Fatal("broken reload changed the policy")
 	}
 	// A good one takes effect for new sessions.
-	text := strings.Replace(fmt.Sprintf(baseConfig, r.dns.Addr, ""), "threshold = 2", "threshold = 9", 1)
+	text := strings.Replace(baseText(r.dns.Addr, greylistNever, ""), "threshold = 2", "threshold = 9", 1)
 	writeConfig(t, r.file, text)
 	if err := r.d.Reload(); err != nil {
 		t.Fatal(err)

@@ -1,100 +1,15 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/miekg/dns"
-
-	"spamgate/config"
-	"spamgate/dnsx/dnstest"
 	"spamgate/internal/miltertest"
 	"spamgate/internal/redistest"
 )
-
-// baseGreylist is the [greylist] table of baseConfig, which the greylist
-// tests replace with their own.
-const baseGreylist = "[greylist]\nmode = \"never\"\n"
-
-// glRig is a rig whose log is also kept, for assertions on warnings.
-type glRig struct {
-	*rig
-	logs *logBuffer
-}
-
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// teeWriter writes to the test log and to the buffer.
-type teeWriter struct {
-	t   testWriter
-	buf *logBuffer
-}
-
-func (w teeWriter) Write(p []byte) (int, error) {
-	_, _ = w.buf.Write(p)
-	return w.t.Write(p)
-}
-
-// startGreylistRig is startRig with greylist (a whole [greylist] table,
-// its subtables included) in place of baseConfig's "never", and extra
-// appended as with startRig.
-func startGreylistRig(t *testing.T, greylist, extra string) *glRig {
-	t.Helper()
-	z, err := dnstest.LoadZoneFile("../testdata/dns/integration.zone", "test.")
-	if err != nil {
-		t.Fatal(err)
-	}
-	z.ServFail("servfail.test.", dns.TypeANY)
-	srv := dnstest.Start(t, z)
-	text := fmt.Sprintf(baseConfig, srv.Addr, extra)
-	if !strings.Contains(text, baseGreylist) {
-		t.Fatalf("baseConfig no longer has %q", baseGreylist)
-	}
-	text = strings.Replace(text, baseGreylist, greylist, 1)
-	file := filepath.Join(t.TempDir(), "spamgate.toml")
-	writeConfig(t, file, text)
-	cfg, err := config.Load(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &logBuffer{}
-	log := slog.New(slog.NewTextHandler(teeWriter{testWriter{t}, logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	d, err := Start(cfg, log, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := d.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	waitHealth(t, d)
-	return &glRig{rig: &rig{d: d, dns: srv, zone: z, addr: d.Addr().String(), file: file}, logs: logs}
-}
 
 // greylistTable is a [greylist] table with a 1 s delay.
 func greylistTable(mode, store, redisAddr, more string) string {
@@ -138,7 +53,7 @@ func wantAccepted(t *testing.T, res *miltertest.Result, rcpt, what string) {
 
 // The greylisting cycle of case 1 on r (and, when other is set, the retry
 // after the delay on other).
-func greylistCycle(t *testing.T, r, other *glRig, rcpt string) {
+func greylistCycle(t *testing.T, r, other *rig, rcpt string) {
 	t.Helper()
 	tx := suspiciousTx(rcpt)
 	start := time.Now()
@@ -158,7 +73,7 @@ func greylistCycle(t *testing.T, r, other *glRig, rcpt string) {
 func TestGreylistRedis(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
-	r := startGreylistRig(t, greylistTable("suspicious", "redis", srv.Addr(), ""), "")
+	r := startRigWith(t, greylistTable("suspicious", "redis", srv.Addr(), ""), "")
 	const rcpt = "carol@example.net"
 	greylistCycle(t, r, nil, rcpt)
 
@@ -205,7 +120,7 @@ func TestGreylistRedis(t *testing.T) {
 func TestGreylistMemoryStore(t *testing.T) {
 	t.Parallel()
 	// store = "memory" is the default: leave it out.
-	r := startGreylistRig(t, "[greylist]\nmode = \"suspicious\"\ndelay = \"1s\"\n", "")
+	r := startRigWith(t, "[greylist]\nmode = \"suspicious\"\ndelay = \"1s\"\n", "")
 	greylistCycle(t, r, nil, "dave@example.net")
 }
 
@@ -213,8 +128,8 @@ func TestGreylistMemoryStore(t *testing.T) {
 func TestGreylistTwoDaemonsShareRedis(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
-	a := startGreylistRig(t, greylistTable("suspicious", "redis", srv.Addr(), ""), "")
-	b := startGreylistRig(t, greylistTable("suspicious", "redis", srv.Addr(), ""), "")
+	a := startRigWith(t, greylistTable("suspicious", "redis", srv.Addr(), ""), "")
+	b := startRigWith(t, greylistTable("suspicious", "redis", srv.Addr(), ""), "")
 	greylistCycle(t, a, b, "erin@example.net")
 }
 
@@ -224,7 +139,7 @@ func TestGreylistTwoDaemonsShareRedis(t *testing.T) {
 func TestGreylistWhoIsGreylisted(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
-	r := startGreylistRig(t, greylistTable("suspicious", "redis", srv.Addr(), ""),
+	r := startRigWith(t, greylistTable("suspicious", "redis", srv.Addr(), ""),
 		"\n[[policy.rule]]\nrecipient = \"strict.example\"\ngreylist = \"always\"\n")
 
 	good := miltertest.Tx{ClientIP: "192.0.2.10", From: "user@good.test", Rcpts: []string{"alice@example.net", "sam@strict.example"}}
@@ -268,7 +183,7 @@ func TestGreylistStoreFault(t *testing.T) {
 		t.Run(onErr, func(t *testing.T) {
 			t.Parallel()
 			srv := redistest.Start(t)
-			r := startGreylistRig(t, greylistTable("suspicious", "redis", srv.Addr(),
+			r := startRigWith(t, greylistTable("suspicious", "redis", srv.Addr(),
 				fmt.Sprintf("on_store_error = %q\n", onErr)), "")
 			want := ""
 			if onErr == "tempfail" {

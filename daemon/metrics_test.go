@@ -41,11 +41,11 @@ func sample(body, series string) string {
 
 // startMetricsRig starts a daemon serving metrics on a free loopback port
 // and returns it with the metrics server's base URL.
-func startMetricsRig(t *testing.T, greylist, extra string) (*glRig, string) {
+func startMetricsRig(t *testing.T, greylist, extra string) (*rig, string) {
 	t.Helper()
 	port := redistest.FreePort(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	r := startGreylistRig(t, greylist, fmt.Sprintf("\n[metrics]\nlisten = \"inet:127.0.0.1:%d\"\n%s", port, extra))
+	r := startRigWith(t, greylist, fmt.Sprintf("\n[metrics]\nlisten = \"inet:127.0.0.1:%d\"\n%s", port, extra))
 	return r, base
 }
 
