@@ -244,7 +244,7 @@ func (c *Config) validateRecipients(bad func(key, format string, args ...any)) {
 	if l.BaseDN == "" {
 		bad("recipients.ldap.base_dn", "required with url")
 	}
-	if n := countVerbs(l.Filter); n == 0 {
+	if !strings.Contains(l.Filter, "%s") {
 		bad("recipients.ldap.filter", "%q has no %%s for the address", l.Filter)
 	}
 	switch l.Scope {
@@ -258,16 +258,6 @@ func (c *Config) validateRecipients(bad func(key, format string, args ...any)) {
 	if l.PoolSize < 1 || l.PoolSize > 64 {
 		bad("recipients.ldap.pool_size", "%d is not between 1 and 64", l.PoolSize)
 	}
-}
-
-func countVerbs(s string) int {
-	n := 0
-	for i := 0; i+1 < len(s); i++ {
-		if s[i] == '%' && s[i+1] == 's' {
-			n++
-		}
-	}
-	return n
 }
 
 func (c *Config) validateScore(bad func(key, format string, args ...any)) {

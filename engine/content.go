@@ -101,7 +101,7 @@ func (s *Session) EndHeaders() {
 	if v := m.content.verifier; v != nil {
 		v.EndHeaders()
 	}
-	s.rawAppend([]byte("\r\n"))
+	s.rawAppend("\r\n")
 	if !m.outbound || len(s.e.keys) == 0 {
 		return
 	}
@@ -135,7 +135,9 @@ func (s *Session) Body(chunk []byte) {
 			s.log.Debug("dkim verifier stopped reading", s.attrs(slog.String("error", err.Error()))...)
 		}
 	}
-	s.rawAppend(chunk)
+	if s.rawFits(len(chunk)) {
+		s.msg.content.raw.Write(chunk)
+	}
 	if sg := m.content.signer; sg != nil {
 		if err := sg.Body(chunk); err != nil {
 			s.log.Error("dkim signer", s.attrs(slog.String("error", err.Error()))...)
@@ -284,19 +286,34 @@ func (s *Session) rawHeader(name, value string) {
 	if c.raw == nil && !c.rawTooBig {
 		c.raw = &bytes.Buffer{}
 	}
-	s.rawAppend([]byte(name + ":" + strings.ReplaceAll(value, "\n", "\r\n") + "\r\n"))
+	s.rawAppend(name, ":", strings.ReplaceAll(value, "\n", "\r\n"), "\r\n")
 }
 
 // rawAppend adds to the spamd copy until it outgrows [score.spamd]
 // max_size; a bigger message is not sent (as spamc does), and not kept.
-func (s *Session) rawAppend(b []byte) {
+func (s *Session) rawAppend(parts ...string) {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	if !s.rawFits(n) {
+		return
+	}
+	for _, p := range parts {
+		s.msg.content.raw.WriteString(p)
+	}
+}
+
+// rawFits reports whether n more bytes go into the spamd copy; when they
+// would not, the copy is dropped.
+func (s *Session) rawFits(n int) bool {
 	c := &s.msg.content
 	if c.raw == nil {
-		return
+		return false
 	}
-	if int64(c.raw.Len()+len(b)) > s.e.cfg.Score.Spamd.MaxSize {
+	if int64(c.raw.Len()+n) > s.e.cfg.Score.Spamd.MaxSize {
 		c.raw, c.rawTooBig = nil, true
-		return
+		return false
 	}
-	c.raw.Write(b)
+	return true
 }

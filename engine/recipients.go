@@ -47,16 +47,10 @@ func (s *Session) recipientVerdict(rcpt string) (v checks.Verdict, ok bool) {
 	default:
 		v.Reason = "known: " + res.Source
 	}
-	s.e.metrics.CheckResult("recipient", checkResultName(res.Status, err))
-	return v, true
-}
-
-func checkResultName(st recipients.Status, err error) string {
-	switch {
-	case err != nil:
-		return "error"
-	case st == recipients.Unknown:
-		return "unknown"
+	result := res.Status.String()
+	if err != nil {
+		result = "error"
 	}
-	return "known"
+	s.e.metrics.CheckResult("recipient", result)
+	return v, true
 }

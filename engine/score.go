@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"spamgate/checks"
+	"spamgate/config"
 	"spamgate/dkim"
 	"spamgate/iprev"
 	"spamgate/policy"
@@ -58,9 +59,7 @@ func (s *Session) scoreSheet(ctx context.Context, dkimResults []dkim.Result, dma
 		}
 	}
 	if o := m.spfOut; o != nil {
-		pts := map[spf.Result]float64{spf.Fail: p.SPFFail, spf.SoftFail: p.SPFSoftfail, spf.Neutral: p.SPFNeutral,
-			spf.None: p.SPFNone, spf.PermError: p.SPFPermerror, spf.TempError: p.SPFTemperror}
-		sh.Add("SG_SPF_"+ruleName(string(o.Result)), pts[o.Result], "SPF "+string(o.Result))
+		sh.Add("SG_SPF_"+ruleName(string(o.Result)), spfPoints(p, o.Result), "SPF "+string(o.Result))
 	}
 	if dkimFailed(dkimResults) {
 		sh.Add("SG_DKIM_FAIL", p.DKIMFail, "DKIM signature failed, none passed")
@@ -101,6 +100,25 @@ func (s *Session) scoreSheet(ctx context.Context, dkimResults []dkim.Result, dma
 	}
 	s.spamdScore(ctx, sh)
 	return sh
+}
+
+// spfPoints are the points of an SPF result; pass scores nothing.
+func spfPoints(p config.ScorePoints, r spf.Result) float64 {
+	switch r {
+	case spf.Fail:
+		return p.SPFFail
+	case spf.SoftFail:
+		return p.SPFSoftfail
+	case spf.Neutral:
+		return p.SPFNeutral
+	case spf.None:
+		return p.SPFNone
+	case spf.PermError:
+		return p.SPFPermerror
+	case spf.TempError:
+		return p.SPFTemperror
+	}
+	return 0
 }
 
 func dkimFailed(results []dkim.Result) bool {

@@ -457,29 +457,15 @@ func (s *Session) End() ([]HeaderChange, *checks.Reply) {
 		s.log.Warn("removed forged Authentication-Results", s.attrs(slog.Int("count", len(m.forged)))...)
 	}
 	var reply *checks.Reply
+	check := ""
 	if m.outbound {
 		for _, sig := range s.signatures() {
 			changes = append(changes, HeaderChange{Name: "DKIM-Signature", Value: strings.TrimPrefix(sig, " ")})
 		}
 	} else {
-		s.waitEnvelope()
-		var ar string
-		var dkimResults []dkim.Result
-		ar, dkimResults, reply = s.authenticate()
-		if m.quarantine != "" {
-			changes = append(changes, HeaderChange{Quarantine: m.quarantine})
-		}
-		if reply == nil && s.e.cfg.Score.Enabled {
-			ctx, cancel := context.WithTimeout(m.ctx, s.e.timeout)
-			edits, kill := s.applyScore(s.scoreSheet(ctx, dkimResults, m.spamFlag))
-			cancel()
-			changes, reply = append(changes, edits...), kill
-		} else if m.spamFlag {
-			changes = append(changes, HeaderChange{Name: "X-Spam-Flag", Value: "YES"})
-		}
-		// Inserted last at the top, so it ends up first, above the X-Spam
-		// fields: RFC 8601 section 5 wants it above the fields it vouches for.
-		changes = append(changes, HeaderChange{Name: "Authentication-Results", Value: ar})
+		var inbound []HeaderChange
+		inbound, check, reply = s.endInbound()
+		changes = append(changes, inbound...)
 	}
 	s.log.Info("message", s.summary()...)
 	s.countResults()
@@ -487,11 +473,40 @@ func (s *Session) End() ([]HeaderChange, *checks.Reply) {
 		s.report.Headers = changes
 	}
 	if reply != nil {
-		s.log.Info("message refused", s.attrs(slog.String("reply", reply.String()))...)
-		s.e.metrics.Reply("eom", eomCheck(reply), reply.Code)
+		s.log.Info("message refused", s.attrs(slog.String("check", check), slog.String("reply", reply.String()))...)
+		s.e.metrics.Reply("eom", check, reply.Code)
 		return nil, reply
 	}
 	return changes, nil
+}
+
+// endInbound authenticates and scores an inbound message: its header
+// edits, or the refusal and the check that made it (DMARC or the score).
+func (s *Session) endInbound() ([]HeaderChange, string, *checks.Reply) {
+	m := s.msg
+	s.waitEnvelope()
+	ar, dkimResults, reply := s.authenticate()
+	if reply != nil {
+		return nil, "dmarc", reply
+	}
+	var changes []HeaderChange
+	if m.quarantine != "" {
+		changes = append(changes, HeaderChange{Quarantine: m.quarantine})
+	}
+	if s.e.cfg.Score.Enabled {
+		ctx, cancel := context.WithTimeout(m.ctx, s.e.timeout)
+		edits, kill := s.applyScore(s.scoreSheet(ctx, dkimResults, m.spamFlag))
+		cancel()
+		if kill != nil {
+			return nil, "score", kill
+		}
+		changes = append(changes, edits...)
+	} else if m.spamFlag {
+		changes = append(changes, HeaderChange{Name: "X-Spam-Flag", Value: "YES"})
+	}
+	// Inserted last at the top, so it ends up first, above the X-Spam
+	// fields: RFC 8601 section 5 wants it above the fields it vouches for.
+	return append(changes, HeaderChange{Name: "Authentication-Results", Value: ar}), "", nil
 }
 
 // authenticate finishes DKIM, evaluates DMARC, and returns the
@@ -603,14 +618,6 @@ func (s *Session) attrs(extra ...slog.Attr) []any {
 		out = append(out, a)
 	}
 	return out
-}
-
-// eomCheck names the check behind an end-of-message refusal.
-func eomCheck(r *checks.Reply) string {
-	if *r == replySpam {
-		return "score"
-	}
-	return "dmarc"
 }
 
 // countResults counts each check's result once per inbound message.
