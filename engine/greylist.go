@@ -53,6 +53,9 @@ func (s *Session) suspicion() []string {
 		}
 	}
 	m.suspicious = &why
+	if s.report != nil {
+		s.report.Suspicion = why
+	}
 	return why
 }
 

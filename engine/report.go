@@ -52,9 +52,6 @@ func (s *Session) recordEnvelope() {
 	}
 	r.Client, r.Helo, r.TLS, r.Sender, r.Outbound = s.client, s.helo, s.tls, m.sender, m.outbound
 	r.DNSBL, r.SenderDomain, r.SPF, r.IPRev = m.dnsblRes, m.senderRes, m.spfOut, s.iprevRes
-	if m.suspicious != nil {
-		r.Suspicion = *m.suspicious
-	}
 	if s.heloCheck != nil {
 		if h, ok := s.heloCheck.wait(s.ctx); ok {
 			r.HeloCheck = &h
