@@ -79,6 +79,25 @@ min_tls_version = "TLSv1.3"
 	if rep.Score == nil || rep.Score.Total >= rep.Score.Tag || len(rep.Suspicion) != 0 {
 		t.Errorf("score %+v, suspicion %v: want a clean, not suspicious client", rep.Score, rep.Suspicion)
 	}
+
+	// Every contribution to the score is listed.
+	out.Reset()
+	code = run([]string{"explain", "-config", cfg, "-client", "192.0.2.10", "-helo", "nowhere.test",
+		"-from", "user@good.test", "-to", "alice@example.net"}, &out, &errOut)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	for _, want := range []string{
+		"score 1.8 (tag level 4.5, kill level 16)",
+		"+0.8 SG_HELO_UNRESOLVABLE   HELO name does not resolve",
+		"+0.5 SG_MISSING_MID",
+		"+0.5 SG_MISSING_DATE",
+		"header: add X-Spam-Status: No, score=1.8 required=4.5",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("explain output lacks %q:\n%s", want, out.String())
+		}
+	}
 }
 
 // The TLS decision names the rule that made it, with file and line.
