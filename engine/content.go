@@ -24,7 +24,7 @@ import (
 type content struct {
 	verifier *dkim.Verifier
 	signer   *dkim.Signer
-	from     string             // the From field's value; "" when absent
+	from     string             // the domain of the From field's address; "" when absent or not one address
 	froms    int                // how many From fields
 	fields   [][2]string        // outbound only: kept until the keys are chosen at end of headers
 	cancel   context.CancelFunc // ends the verifier's lookup deadline
@@ -62,7 +62,10 @@ func (s *Session) contentHeader(name, value string) {
 	switch {
 	case strings.EqualFold(name, "From"):
 		c.froms++
-		c.from = value
+		c.from = fromDomain(value)
+		if m.dmarcPre != nil {
+			m.dmarcPre.Prefetch(c.from)
+		}
 	case strings.EqualFold(name, "Message-ID"):
 		c.messageID = true
 	case strings.EqualFold(name, "Date"):
@@ -105,7 +108,7 @@ func (s *Session) EndHeaders() {
 	if !m.outbound || len(s.e.keys) == 0 {
 		return
 	}
-	domain := fromDomain(m.content.from)
+	domain := m.content.from
 	keys := s.e.keys[strings.ToLower(domain)]
 	if len(keys) == 0 {
 		s.log.Info("outbound mail not signed: no DKIM key for its From domain", s.attrs(slog.String("from_domain", domain))...)
@@ -192,7 +195,7 @@ func (s *Session) evaluateDMARC(ctx context.Context, dkimResults []dkim.Result) 
 	}
 	in := dmarc.Input{DomainExists: s.domainExists}
 	if m.content.froms == 1 {
-		in.FromDomain = fromDomain(m.content.from)
+		in.FromDomain = m.content.from
 	}
 	if m.spfOut != nil {
 		in.SPFResult = string(m.spfOut.Result)
@@ -204,7 +207,7 @@ func (s *Session) evaluateDMARC(ctx context.Context, dkimResults []dkim.Result) 
 	for _, r := range dkimResults {
 		in.DKIM = append(in.DKIM, dmarc.DKIMResult{Domain: r.Domain, Result: r.Result})
 	}
-	res := dmarc.Evaluate(ctx, s.e.resolver, in)
+	res := dmarc.Evaluate(ctx, m.dmarcPre, in)
 	return &res
 }
 

@@ -68,6 +68,7 @@ type message struct {
 
 	senderDomain *future[checks.SenderDomainResult]
 	spf          *future[spf.Outcome]
+	dmarcPre     *dmarc.Prefetcher // DMARC's DNS queries, started at MAIL and at From
 
 	// The envelope lookups do not depend on the recipient; they are waited
 	// for once, at the first RCPT that needs them. Each recipient's verdicts
@@ -186,6 +187,16 @@ func (s *Session) Mail(sender string) {
 				defer s.e.timed("sender_domain", time.Now())
 				return checks.CheckSenderDomain(ctx, s.e.resolver, d)
 			})
+		}
+	}
+	if s.e.cfg.DMARC.Enabled {
+		// The envelope domain is the SPF identifier DMARC aligns, and
+		// usually the From domain as well.
+		m.dmarcPre = dmarc.NewPrefetcher(ctx, s.e.resolver)
+		if d := checks.SenderDomain(sender); d != "" {
+			m.dmarcPre.Prefetch(d)
+		} else {
+			m.dmarcPre.Prefetch(s.helo)
 		}
 	}
 	if s.e.cfg.SPF.Enabled && s.client.Addr.IsValid() {
@@ -530,7 +541,7 @@ func (s *Session) authenticate() (string, []dkim.Result, *checks.Reply) {
 	ctx, cancel := context.WithTimeout(m.ctx, s.e.timeout)
 	defer cancel()
 	if d := s.evaluateDMARC(ctx, dkimResults); d != nil {
-		from := fromDomain(m.content.from)
+		from := m.content.from
 		entries = append(entries, dmarcEntry(d, from))
 		m.dmarcOut = d
 		s.recordDMARC(d, from, dkimResults)
