@@ -13,6 +13,10 @@ type DKIM struct {
 	// MaxSignatures caps the signatures verified per message, so that a
 	// message with a hundred signatures costs little.
 	MaxSignatures int `toml:"max_signatures"`
+	// MaxBodyBytes bounds the body bytes hashed per message. The
+	// signatures of a longer body are reported as dkim=policy and count as
+	// unknown, not failed, for DMARC.
+	MaxBodyBytes int64 `toml:"max_body_bytes"`
 	// Keys sign outbound mail (internal networks, SASL-authenticated
 	// sessions) whose From domain has a key; several keys of one domain
 	// (rsa and ed25519) sign together.
@@ -40,12 +44,15 @@ type DMARC struct {
 	HistoryDir string `toml:"history_dir"`
 }
 
-func defaultDKIM() DKIM   { return DKIM{Enabled: true, MaxSignatures: 5} }
+func defaultDKIM() DKIM   { return DKIM{Enabled: true, MaxSignatures: 5, MaxBodyBytes: 64 << 20} }
 func defaultDMARC() DMARC { return DMARC{Enabled: true, Enforce: true, QuarantineAction: "tag"} }
 
 func (c *Config) validateAuth(bad func(key, format string, args ...any)) {
 	if c.DKIM.MaxSignatures < 1 || c.DKIM.MaxSignatures > 50 {
 		bad("dkim.max_signatures", "%d is not between 1 and 50", c.DKIM.MaxSignatures)
+	}
+	if c.DKIM.MaxBodyBytes < 1<<20 {
+		bad("dkim.max_body_bytes", "%d is under 1048576: ordinary messages would go unverified", c.DKIM.MaxBodyBytes)
 	}
 	seen := map[string]bool{}
 	for i, k := range c.DKIM.Keys {

@@ -64,6 +64,15 @@ type Milter struct {
 	// MaxSessions caps concurrent milter connections; more are closed at
 	// once and Postfix tempfails them (milter_default_action).
 	MaxSessions int `toml:"max_sessions"`
+	// MaxSessionTime ends a session that lasts longer, after the message
+	// it is in: a client holding one SMTP connection for hours gets a
+	// tempfail for its next message and reconnects.
+	MaxSessionTime Duration `toml:"max_session_time"`
+	// MaxHeaderBytes bounds what one message's header section may make
+	// spamgate hold (Postfix's header_size_limit bounds each field, not
+	// their number). Beyond it the message is not DKIM-verified or signed;
+	// the other checks go on.
+	MaxHeaderBytes int64 `toml:"max_header_bytes"`
 }
 
 // Log configures structured logging.
@@ -146,6 +155,8 @@ func Default() *Config {
 			DrainTimeout:     Duration{30 * time.Second},
 			IdleTimeout:      Duration{15 * time.Minute},
 			MaxSessions:      1000,
+			MaxSessionTime:   Duration{time.Hour},
+			MaxHeaderBytes:   1 << 20,
 		},
 		Log:          Log{Level: "info", Format: "text"},
 		DNS:          DNS{Timeout: Duration{2 * time.Second}, CacheSize: 10000},

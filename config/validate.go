@@ -31,6 +31,10 @@ func (c *Config) validate() Errors {
 	positive(bad, "milter.check_timeout", c.Milter.CheckTimeout, 5*time.Minute)
 	positive(bad, "milter.drain_timeout", c.Milter.DrainTimeout, time.Hour)
 	positive(bad, "milter.idle_timeout", c.Milter.IdleTimeout, 24*time.Hour)
+	positive(bad, "milter.max_session_time", c.Milter.MaxSessionTime, 7*24*time.Hour)
+	if c.Milter.MaxHeaderBytes < 64<<10 {
+		bad("milter.max_header_bytes", "%d is under 65536: ordinary messages would go unverified", c.Milter.MaxHeaderBytes)
+	}
 	if c.Milter.MaxSessions < 1 {
 		bad("milter.max_sessions", "%d must be at least 1", c.Milter.MaxSessions)
 	}

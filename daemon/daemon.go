@@ -75,7 +75,7 @@ func Start(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Daemon,
 	}
 	d.ln = ln
 	d.srv = milter.NewServer(milter.Options{Engine: d.engine.Load, Log: log, IdleTimeout: cfg.Milter.IdleTimeout.Duration,
-		MaxSessions: cfg.Milter.MaxSessions})
+		MaxSessions: cfg.Milter.MaxSessions, MaxSessionTime: cfg.Milter.MaxSessionTime.Duration})
 	go func() { d.served <- d.srv.Serve(ln) }()
 	if err := d.startTLSPolicyMap(cfg); err != nil {
 		d.Shutdown(context.Background())

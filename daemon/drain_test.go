@@ -114,3 +114,50 @@ func TestMaxSessions(t *testing.T) {
 		t.Fatalf("the first session broke: %v", err)
 	}
 }
+
+// A session older than [milter] max_session_time finishes the message it
+// is in, then ends; Postfix tempfails the client's next message.
+func TestMaxSessionTime(t *testing.T) {
+	r := startRig(t, "")
+	cfg, err := config.Load(r.file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Milter.MaxSessionTime = config.Duration{Duration: 300 * time.Millisecond}
+	d, err := Start(cfg, slog.New(slog.NewTextHandler(testWriter{t}, nil)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Shutdown(context.Background())
+	s, err := miltertest.Dial(d.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Conn("client", gomilter.FamilyInet, 25, "192.0.2.10"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Helo("helo.good.test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Mail("<user@good.test>", nil); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // past the limit, in the middle of a message
+	if act, err := s.Rcpt("<alice@example.net>", nil); err != nil || act.Code != gomilter.ActContinue {
+		t.Fatalf("RCPT after the limit, in the message: %+v, %v", act, err)
+	}
+	if _, err := s.HeaderEnd(); err != nil {
+		t.Fatal(err)
+	}
+	if _, act, err := s.End(); err != nil || act.Code != gomilter.ActContinue {
+		t.Fatalf("end of message: %+v, %v", act, err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for d.srv.ActiveSessions() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the session did not end after its message")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -42,6 +42,10 @@ type Result struct {
 	BPrefix   string // first 8 characters of b= (RFC 6008 header.b)
 	Identity  string // i=
 	Reason    string // why, for logs and the A-R comment; empty on pass
+	// OverLimit: the message exceeded a size limit of the Verifier and the
+	// signature was not verified (Result is Policy). It says nothing about
+	// the signature: DMARC should count it as unknown, not as a failure.
+	OverLimit bool
 }
 
 // field is one header field as the milter handed it over. Holding the
@@ -63,6 +67,12 @@ var errAborted = errors.New("dkim: message aborted")
 // errBlankRun stops verification of a body built to exhaust memory.
 var errBlankRun = errors.New("dkim: body has over 1 MiB of consecutive empty lines; not verified")
 
+// limitError stops verification of a message over one of the Verifier's
+// size limits.
+type limitError struct{ what string }
+
+func (e *limitError) Error() string { return "dkim: " + e.what + "; not verified" }
+
 // Verifier checks the DKIM signatures of one message as it streams by.
 // Use it from one goroutine: Header…, EndHeaders, Body…, Close.
 type Verifier struct {
@@ -80,8 +90,13 @@ type Verifier struct {
 	done chan outcome
 	over bool     // the verifier stopped reading the body
 	held blankRun // trailing empty lines not yet fed
-	bulk bool     // the body held too long a run of empty lines
-	stop func() bool
+	// refused is why the message is not verified (a run of empty lines
+	// built to exhaust memory, a size limit); nil while it is.
+	refused error
+	stop    func() bool
+
+	maxHeader, maxBody int64 // 0: no limit
+	headerBytes, body  int64
 }
 
 // NewVerifier returns a Verifier that looks keys up with lookup and
@@ -97,25 +112,57 @@ func NewVerifier(ctx context.Context, lookup LookupTXT, maxSignatures int) *Veri
 	return v
 }
 
+// Limit bounds the header bytes the Verifier holds and the body bytes it
+// hashes (0: no limit). The signatures of a message over either limit are
+// not verified: their results are Policy, marked OverLimit. Call it before
+// the first Header.
+func (v *Verifier) Limit(headerBytes, bodyBytes int64) {
+	v.maxHeader, v.maxBody = headerBytes, bodyBytes
+}
+
 // Header records one header field, in message order, as HeaderLine takes
-// it. A name that cannot head a field of its own is dropped.
+// it. A name that cannot head a field of its own is dropped. Past the
+// header limit only the signature fields are kept, to be reported.
 func (v *Verifier) Header(name, value string) {
 	if !validFieldName(name) {
 		return
 	}
-	v.fields = append(v.fields, field{name, value})
-	if isSignatureField(name) {
+	sig := isSignatureField(name)
+	if sig {
 		v.nsig++
 	}
+	v.headerBytes += int64(len(name) + len(value) + 3)
+	if v.maxHeader > 0 && v.headerBytes > v.maxHeader && v.refused == nil {
+		v.refused = &limitError{fmt.Sprintf("header section over %d bytes", v.maxHeader)}
+		v.fields = v.signatureFields()
+	}
+	if v.refused == nil || sig && v.nsig <= v.max {
+		v.fields = append(v.fields, field{name, value})
+	}
+}
+
+// signatureFields returns the signature fields that will be reported, in a
+// new slice (the old one may hold the message's whole header).
+func (v *Verifier) signatureFields() []field {
+	var out []field
+	for _, f := range v.fields {
+		if isSignatureField(f.name) && len(out) < v.max {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // EndHeaders starts verification if the message carries signatures.
 func (v *Verifier) EndHeaders() {
-	if v.nsig == 0 || v.pw != nil {
+	if v.nsig == 0 || v.pw != nil || v.sigs != nil {
 		return
 	}
-	block := v.headerBlock()
 	v.sigs = v.signatureTags()
+	if v.refused != nil {
+		return // nothing to verify: Close reports the signatures
+	}
+	block := v.headerBlock()
 	v.keys = newKeyRecords()
 	pr, pw := io.Pipe()
 	v.pw = pw
@@ -139,7 +186,7 @@ func (v *Verifier) Abort() {
 
 // start covers a milter that skipped the end-of-headers event.
 func (v *Verifier) start() {
-	if v.pw == nil && v.nsig > 0 {
+	if v.pw == nil && v.sigs == nil && v.nsig > 0 {
 		v.EndHeaders()
 	}
 }
@@ -200,6 +247,10 @@ func (v *Verifier) Body(chunk []byte) error {
 	if err := v.ctx.Err(); err != nil {
 		return fmt.Errorf("dkim: verify body: %w", err)
 	}
+	if v.body += int64(len(chunk)); v.maxBody > 0 && v.body > v.maxBody {
+		v.refuse(&limitError{fmt.Sprintf("body over %d bytes", v.maxBody)})
+		return nil
+	}
 	ok, err := v.held.feed(chunk, maxBlankRun, v.write)
 	if errors.Is(err, errVerifierDone) {
 		v.over = true
@@ -209,10 +260,15 @@ func (v *Verifier) Body(chunk []byte) error {
 		return fmt.Errorf("dkim: verify body: %w", err)
 	}
 	if !ok {
-		v.bulk, v.over = true, true
-		v.pw.CloseWithError(errBlankRun)
+		v.refuse(errBlankRun)
 	}
 	return nil
+}
+
+// refuse stops reading the body: the message will not be verified.
+func (v *Verifier) refuse(err error) {
+	v.refused, v.over = err, true
+	v.pw.CloseWithError(err)
 }
 
 func (v *Verifier) write(b []byte) error {
@@ -225,15 +281,17 @@ func (v *Verifier) write(b []byte) error {
 func (v *Verifier) Close() []Result {
 	v.start()
 	if v.pw == nil {
+		if v.refused != nil {
+			return v.refusedResults()
+		}
 		return nil
 	}
 	v.pw.Close()
 	defer v.stop()
 	select {
 	case o := <-v.done:
-		if v.bulk && o.err != nil && !errors.Is(o.err, msgdkim.ErrTooManySignatures) {
-			// RFC 8601 2.7.1 "policy": signed, but not acceptable to us.
-			return v.allResults(Policy, strings.TrimPrefix(errBlankRun.Error(), "dkim: "))
+		if v.refused != nil && o.err != nil && !errors.Is(o.err, msgdkim.ErrTooManySignatures) {
+			return v.refusedResults()
 		}
 		return v.results(o)
 	case <-v.ctx.Done():
@@ -263,6 +321,19 @@ func (v *Verifier) results(o outcome) []Result {
 			v.judge(&out[i], tags, o.verifs[i])
 		} else {
 			out[i].Result, out[i].Reason = TempError, "no verification result"
+		}
+	}
+	return out
+}
+
+// refusedResults reports the signatures of a message not verified, as
+// RFC 8601 2.7.1 "policy": signed, but not acceptable to us.
+func (v *Verifier) refusedResults() []Result {
+	out := v.allResults(Policy, strings.TrimPrefix(v.refused.Error(), "dkim: "))
+	var le *limitError
+	if errors.As(v.refused, &le) {
+		for i := range out {
+			out[i].OverLimit = true
 		}
 	}
 	return out

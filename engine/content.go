@@ -27,6 +27,9 @@ type content struct {
 	from     string             // the domain of the From field's address; "" when absent or not one address
 	froms    int                // how many From fields
 	fields   [][2]string        // outbound only: kept until the keys are chosen at end of headers
+	// headerBytes counts the header section, against [milter] max_header_bytes.
+	headerBytes int64
+	unsigned    bool // outbound: the header outgrew the limit, the message goes unsigned
 	cancel   context.CancelFunc // ends the verifier's lookup deadline
 
 	// For the spam score.
@@ -74,10 +77,9 @@ func (s *Session) contentHeader(name, value string) {
 		c.subjects++
 		c.subject = value
 	}
+	c.headerBytes += int64(len(name) + len(value) + 3)
 	if m.outbound {
-		if len(s.e.keys) > 0 {
-			m.content.fields = append(m.content.fields, [2]string{name, value})
-		}
+		s.keepForSigning(name, value)
 		return
 	}
 	s.rawHeader(name, value)
@@ -90,8 +92,24 @@ func (s *Session) contentHeader(name, value string) {
 		ctx, cancel := context.WithTimeout(m.ctx, s.e.timeout)
 		m.content.cancel = cancel
 		m.content.verifier = dkim.NewVerifier(ctx, s.e.resolver.LookupTXT, s.e.cfg.DKIM.MaxSignatures)
+		m.content.verifier.Limit(s.e.cfg.Milter.MaxHeaderBytes, s.e.cfg.DKIM.MaxBodyBytes)
 	}
 	m.content.verifier.Header(name, value)
+}
+
+// keepForSigning keeps an outbound header field until the signing keys are
+// chosen, up to [milter] max_header_bytes: a bigger header goes unsigned.
+func (s *Session) keepForSigning(name, value string) {
+	c := &s.msg.content
+	switch {
+	case len(s.e.keys) == 0 || c.unsigned:
+	case c.headerBytes > s.e.cfg.Milter.MaxHeaderBytes:
+		c.fields, c.unsigned = nil, true
+		s.log.Warn("outbound mail not signed: header section over max_header_bytes",
+			s.attrs(slog.Int64("max_header_bytes", s.e.cfg.Milter.MaxHeaderBytes))...)
+	default:
+		c.fields = append(c.fields, [2]string{name, value})
+	}
 }
 
 // EndHeaders is the end of the header: verification reads on into the body;
@@ -105,7 +123,7 @@ func (s *Session) EndHeaders() {
 		v.EndHeaders()
 	}
 	s.rawAppend("\r\n")
-	if !m.outbound || len(s.e.keys) == 0 {
+	if !m.outbound || len(s.e.keys) == 0 || m.content.unsigned {
 		return
 	}
 	domain := m.content.from
@@ -205,7 +223,13 @@ func (s *Session) evaluateDMARC(ctx context.Context, dkimResults []dkim.Result) 
 		}
 	}
 	for _, r := range dkimResults {
-		in.DKIM = append(in.DKIM, dmarc.DKIMResult{Domain: r.Domain, Result: r.Result})
+		res := r.Result
+		if r.OverLimit {
+			// Not verified for its size alone: unknown, not failed, so
+			// that a big legitimate message is never refused for it.
+			res = dkim.TempError
+		}
+		in.DKIM = append(in.DKIM, dmarc.DKIMResult{Domain: r.Domain, Result: res})
 	}
 	res := dmarc.Evaluate(ctx, m.dmarcPre, in)
 	return &res

@@ -39,6 +39,10 @@ type Options struct {
 	// closed at once; Postfix applies milter_default_action (tempfail by
 	// default), so the sender retries and nothing is lost.
 	MaxSessions int
+	// MaxSessionTime ends a session that lasts longer, at the end of the
+	// message it is in (0: no limit). Postfix applies milter_default_action
+	// to the rest of that SMTP session: the client retries later.
+	MaxSessionTime time.Duration
 }
 
 // Server accepts milter connections from Postfix.
@@ -161,6 +165,14 @@ func (s *Server) handle(c *conn) {
 	id := fmt.Sprintf("%08x%06x", s.prefix, s.seq.Add(1)&0xffffff)
 	sess := eng.NewSession(s.ctx, id)
 	defer sess.Close()
+	if s.opts.MaxSessionTime > 0 {
+		t := time.AfterFunc(s.opts.MaxSessionTime, func() {
+			s.opts.Log.Warn("session over max_session_time, ending it after the current message",
+				"session", id, "max_session_time", s.opts.MaxSessionTime)
+			c.drain()
+		})
+		defer t.Stop()
+	}
 	b := &backend{sess: sess, conn: c}
 	ms := &gomilter.Server{
 		NewMilter: func() gomilter.Milter { return b },
