@@ -24,13 +24,13 @@ import (
 type content struct {
 	verifier *dkim.Verifier
 	signer   *dkim.Signer
-	from     string             // the domain of the From field's address; "" when absent or not one address
-	froms    int                // how many From fields
-	fields   [][2]string        // outbound only: kept until the keys are chosen at end of headers
+	from     string      // the domain of the From field's address; "" when absent or not one address
+	froms    int         // how many From fields
+	fields   [][2]string // outbound only: kept until the keys are chosen at end of headers
 	// headerBytes counts the header section, against [milter] max_header_bytes.
 	headerBytes int64
-	unsigned    bool // outbound: the header outgrew the limit, the message goes unsigned
-	cancel   context.CancelFunc // ends the verifier's lookup deadline
+	unsigned    bool               // outbound: the header outgrew the limit, the message goes unsigned
+	cancel      context.CancelFunc // ends the verifier's lookup deadline
 
 	// For the spam score.
 	messageID, date bool
