@@ -103,3 +103,31 @@ func FuzzParse(f *testing.F) {
 		_, _ = Parse("fuzz.toml", b) // must not panic
 	})
 }
+
+// Credentials written where they do not belong are refused without being
+// echoed: configuration errors end up in logs. Misspelt secret keys and
+// values of the wrong type do not echo the value either.
+func TestErrorsNeverEchoSecrets(t *testing.T) {
+	const secret = "s3cret-Pw-4711"
+	tests := []struct{ name, text, want string }{
+		{"redis address with a password", "[greylist]\nstore = \"redis\"\n[greylist.redis]\naddresses = [\"default:" + secret + "@127.0.0.1:6379\"]\n",
+			"f.toml:4: greylist.redis.addresses: entry 1 holds credentials"},
+		{"policy redis URL", "[policy.redis]\naddresses = [\"redis://:" + secret + "@127.0.0.1:6379\"]\n",
+			"f.toml:2: policy.redis.addresses: entry 1 holds credentials"},
+		{"ldap URL with a password", "[recipients]\ndomains = [\"example.org\"]\n[recipients.ldap]\nurl = \"ldap://cn=admin:" + secret + "@127.0.0.1\"\nbase_dn = \"dc=example\"\n",
+			"f.toml:4: recipients.ldap.url: is not ldap://"},
+		{"unknown password key", "[recipients.ldap]\npassword = \"" + secret + "\"\n", "f.toml:2: recipients.ldap.password: unknown key"},
+		{"password as a number", "[recipients.ldap]\npassword_file = 4711\n", "f.toml:2: recipients.ldap.password_file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("f.toml", []byte(tt.text))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v, want %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), secret) || strings.Contains(err.Error(), "4711") {
+				t.Errorf("the error shows the secret: %v", err)
+			}
+		})
+	}
+}

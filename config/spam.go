@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -216,7 +217,12 @@ func (c *Config) validateSpam(bad func(key, format string, args ...any)) {
 
 // validateRedis checks what a Redis client needs, for any table.
 func validateRedis(bad func(key, format string, args ...any), table string, addrs []string, cluster bool, master string) {
-	for _, a := range addrs {
+	for i, a := range addrs {
+		if strings.Contains(a, "@") {
+			// Not echoed: it may hold a password, and errors go to logs.
+			bad(table+".addresses", "entry %d holds credentials (\"@\"): the address is HOST:PORT, the password goes in password_file", i+1)
+			continue
+		}
 		if _, _, err := net.SplitHostPort(a); err != nil {
 			bad(table+".addresses", "%q is not HOST:PORT", a)
 		}
@@ -240,6 +246,10 @@ func (c *Config) validateRecipients(bad func(key, format string, args ...any)) {
 	l := r.LDAP
 	if l.URL == "" {
 		return
+	}
+	if u, err := url.Parse(l.URL); err != nil || u.User != nil || u.Scheme != "ldap" && u.Scheme != "ldaps" {
+		// Not echoed: a URL with user information may hold a password.
+		bad("recipients.ldap.url", "is not ldap://HOST[:PORT] or ldaps://HOST[:PORT] without credentials (they go in bind_dn and password_file)")
 	}
 	if l.BaseDN == "" {
 		bad("recipients.ldap.base_dn", "required with url")

@@ -88,3 +88,36 @@ func TestDKIMKeygenAndDNS(t *testing.T) {
 		}
 	}
 }
+
+// check-config prints the effective configuration: password files appear
+// as their paths, never with what they hold.
+func TestCheckConfigHidesSecrets(t *testing.T) {
+	const secret = "s3cret-Pw-4711"
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "secret")
+	os.WriteFile(pw, []byte(secret+"\n"), 0o600)
+	cfg := filepath.Join(dir, "spamgate.toml")
+	os.WriteFile(cfg, []byte(`[greylist]
+store = "redis"
+[greylist.redis]
+addresses = ["127.0.0.1:6379"]
+password_file = "`+pw+`"
+[recipients]
+domains = ["example.org"]
+[recipients.ldap]
+url = "ldap://127.0.0.1"
+base_dn = "dc=example,dc=org"
+bind_dn = "cn=spamgate,dc=example,dc=org"
+password_file = "`+pw+`"
+`), 0o600)
+	var out, errOut bytes.Buffer
+	if code := run([]string{"check-config", "-config", cfg}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	if !strings.Contains(out.String(), pw) {
+		t.Errorf("the password file's path is not shown:\n%s", out.String())
+	}
+	if strings.Contains(out.String()+errOut.String(), secret) {
+		t.Errorf("check-config shows the password:\n%s", out.String())
+	}
+}
