@@ -131,3 +131,18 @@ func TestErrorsNeverEchoSecrets(t *testing.T) {
 		})
 	}
 }
+
+// Out of the box nothing listens beyond loopback: the milter and the TLS
+// policy map on 127.0.0.1, metrics not at all.
+func TestDefaultsListenOnLoopbackOnly(t *testing.T) {
+	cfg := Default()
+	for key, listen := range map[string]string{"milter.listen": cfg.Milter.Listen, "tls_policy_map.listen": cfg.TLSPolicyMap.Listen} {
+		network, addr, err := ParseListen(listen)
+		if err != nil || network != "tcp" || !strings.HasPrefix(addr, "127.0.0.1:") {
+			t.Errorf("%s = %q (%s %s %v), want loopback", key, listen, network, addr, err)
+		}
+	}
+	if cfg.Metrics.Listen != "" {
+		t.Errorf("metrics.listen = %q by default, want off", cfg.Metrics.Listen)
+	}
+}
