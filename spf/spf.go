@@ -18,6 +18,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"golang.org/x/net/idna"
 )
 
 // Result is the outcome of check_host() (RFC 7208 2.6). Its values are the
@@ -105,6 +107,10 @@ func Check(ctx context.Context, r Resolver, req Request) Outcome {
 // the l, s and o macros), the HELO name (h) and the receiving host (r).
 func CheckHost(ctx context.Context, r Resolver, ip netip.Addr, domain, sender, helo, receiver string) Outcome {
 	local, senderDomain := splitSender(sender)
+	// SMTPUTF8 (RFC 8616 section 4): a U-label domain is checked, and
+	// expanded in macros, as its A-labels, the form its records are
+	// published under. The local-part stays as it is.
+	domain, senderDomain = aLabels(domain), aLabels(senderDomain)
 	c := &checker{
 		r:        r,
 		ip:       ip.Unmap(),
@@ -117,6 +123,20 @@ func CheckHost(ctx context.Context, r Resolver, ip netip.Addr, domain, sender, h
 		ptrNames: map[string]string{},
 	}
 	return c.run(ctx, domain)
+}
+
+// aLabels converts a domain with non-ASCII bytes to A-labels; a name
+// that does not convert stays as it is (its lookup then finds nothing).
+func aLabels(domain string) string {
+	for i := 0; i < len(domain); i++ {
+		if domain[i] >= 0x80 {
+			if a, err := idna.Lookup.ToASCII(domain); err == nil {
+				return a
+			}
+			return domain
+		}
+	}
+	return domain
 }
 
 // splitSender splits a sender at its last "@". A missing local-part is
