@@ -2,7 +2,7 @@
 
 GO = go
 
-.PHONY: all deps test build run bench fuzz deb
+.PHONY: all deps test build run bench fuzz deb soak
 
 all: test
 
@@ -40,3 +40,10 @@ bench:
 # `sh scripts/fuzz.sh 10m` is a long run).
 fuzz:
 	GO=$(GO) sh scripts/fuzz.sh 20s
+
+# Soak test, not part of `make test` (about ten minutes): 100,000 messages through a
+# real Postfix and spamgate while DNS, redis-server and spamgate fail on a schedule;
+# every message must be accounted for. SPAMGATE_SOAK_COUNT and SPAMGATE_SOAK_CONC
+# change the load (soak/doc.go). No -race: it is a load test.
+soak: deps
+	SPAMGATE_SOAK=1 $(GO) test -run TestSoak -v -count=1 -timeout 20m ./soak/
