@@ -1,11 +1,14 @@
 // Package postfix benchmarks spamgate end to end behind a real Postfix:
-// Postfix's smtp-source → Postfix smtpd (spamgate as its milter, or no milter
-// at all) → Postfix's smtp-sink, everything on loopback, in one run so that
-// the ratios compare like with like. spamgate runs as a separate process
-// (built from cmd/spamgate) so that its CPU time and peak RSS can be read
-// from /proc.
+// Postfix's smtp-source → Postfix smtpd (spamgate as its milter, a peer,
+// rspamd, as its milter, or no milter at all) → Postfix's smtp-sink,
+// everything on loopback, in one run so that the ratios compare like with
+// like. spamgate runs as a separate process (built from cmd/spamgate), and
+// rspamd as its own process group (Debian 12's rspamd package, started with a
+// private configuration: rspamd_test.go), so that their CPU time and peak RSS
+// can be read from /proc.
 //
-// Run it as root (Postfix's master requires it) with
+// Run it as root (Postfix's master requires it) after scripts/bench-deps.sh
+// (which installs rspamd; the benchmark fails without it) with
 //
 //	go test -run '^$' -bench . -benchtime 1x -timeout 30m ./bench/postfix/
 //

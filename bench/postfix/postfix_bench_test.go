@@ -20,8 +20,9 @@ const firstLookup = "loop.test. MX"
 
 // BenchmarkPostfix runs, in one process and one run so that the ratios are fair:
 //
-//   - Postfix alone and Postfix + spamgate (every check on, warm DNS cache),
-//     at each concurrency, interleaved: smtp-source → smtpd → smtp-sink;
+//   - Postfix alone, Postfix + spamgate (every check on, warm DNS cache) and
+//     Postfix + rspamd (the peer, rspamd_test.go), at each concurrency,
+//     interleaved: smtp-source → smtpd → smtp-sink;
 //   - the cold-DNS probe at concurrency 1: a DNS server answering after 50 ms,
 //     spamgate with its cache on (warm) and off (cache_size = -1: every lookup
 //     of every message waits for the server), to show how many round trips a
@@ -38,9 +39,11 @@ func BenchmarkPostfix(b *testing.B) {
 	dns := startDNS(b, 0)
 	sk := startSink(b)
 	sg := startSpamgate(b, bin, dns.Addr, 0)
+	rs := startRspamd(b, dns.Addr)
 	targets := []target{
 		{key: "alone", name: "Postfix alone", postfix: startPostfix(b, sk, "")},
 		{key: "spamgate", name: "Postfix + spamgate", postfix: startPostfix(b, sk, sg.Milter), sg: sg, dns: dns},
+		{key: "rspamd", name: "Postfix + rspamd", postfix: startPostfix(b, sk, rs.Milter), sg: rs, dns: dns},
 	}
 
 	var results []result
@@ -86,7 +89,6 @@ func BenchmarkPostfix(b *testing.B) {
 				}
 			}
 			report(b, r)
-			b.ReportMetric(float64(r.queries)/float64(r.n), "dns-queries/msg")
 			cold = append(cold, r)
 			if probe.cacheSize < 0 {
 				coldTimeline = tap.lastMessage(mark, firstLookup)
@@ -97,6 +99,11 @@ func BenchmarkPostfix(b *testing.B) {
 	var out strings.Builder
 	fmt.Fprintf(&out, "\n### Postfix end to end: smtp-source → Postfix smtpd → smtp-sink, %d-byte bodies\n\n", messageLen)
 	writeTable(&out, results)
+	scans := rs.Scans()
+	if len(scans) > 0 {
+		fmt.Fprintf(&out, "\nrspamd: %d proxy processes (milter, self_scan) over TCP; its verdict on the last message:\n\n    %s\n",
+			rs.Workers, strings.TrimSpace(scans[len(scans)-1]))
+	}
 	if len(cold) == 2 {
 		fmt.Fprintf(&out, "\n### Cold DNS: every answer after %v, concurrency 1\n\n", coldDelay)
 		writeColdTable(&out, cold)
@@ -113,15 +120,21 @@ func report(b *testing.B, r result) {
 	b.ReportMetric(r.delivered.Seconds(), "s")
 	b.ReportMetric(float64(r.accepted.Microseconds())/1000/float64(r.n)*float64(r.conc), "client-ms/msg")
 	if r.milter {
-		b.ReportMetric(r.cpu.Seconds()*1000/float64(r.n), "sg-cpu-s/1000msg")
-		b.ReportMetric(float64(r.peakRSS)/(1<<20), "sg-peak-MiB")
+		b.ReportMetric(r.cpu.Seconds()*1000/float64(r.n), "milter-cpu-s/1000msg")
+		b.ReportMetric(float64(r.peakRSS)/(1<<20), "milter-peak-MiB")
+	}
+	if r.pss > 0 {
+		b.ReportMetric(float64(r.pss)/(1<<20), "milter-pss-MiB")
+	}
+	if r.queries > 0 {
+		b.ReportMetric(float64(r.queries)/float64(r.n), "dns-queries/msg")
 	}
 }
 
-// writeTable prints the throughput table; each spamgate row is compared with
-// the Postfix-alone row of the same concurrency.
+// writeTable prints the throughput table; each milter row (spamgate, rspamd)
+// is compared with the Postfix-alone row of the same concurrency.
 func writeTable(w *strings.Builder, rs []result) {
-	fmt.Fprintln(w, "| scenario | conc | messages | seconds | msg/s | ratio to Postfix alone | spamgate CPU s / 1000 msg | spamgate peak RSS | client ms per message |")
+	fmt.Fprintln(w, "| scenario | conc | messages | seconds | msg/s | ratio to Postfix alone | milter CPU s / 1000 msg | milter peak RSS | client ms per message |")
 	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 	alone := map[int]result{}
 	for _, r := range rs {
@@ -138,13 +151,19 @@ func writeTable(w *strings.Builder, rs []result) {
 			}
 			cpu = fmt.Sprintf("%.2f", r.cpu.Seconds()*1000/float64(r.n))
 			rss = fmt.Sprintf("%.1f MiB", float64(r.peakRSS)/(1<<20))
+			if r.pss > 0 {
+				rss += fmt.Sprintf(" (PSS %.0f MiB)", float64(r.pss)/(1<<20))
+			}
 		}
 		fmt.Fprintf(w, "| %s | %d | %d | %.1f | %.0f | %s | %s | %s | %.1f |\n",
 			r.scenario, r.conc, r.n, r.delivered.Seconds(), r.rate(), ratio, cpu, rss, clientMs(r))
 	}
 	fmt.Fprintln(w, "\nseconds: from the start of smtp-source until smtp-sink has every message;"+
 		" client ms per message: smtp-source's own duration × concurrency / messages"+
-		" (the SMTP session as the client sees it, queueing included).")
+		" (the SMTP session as the client sees it, queueing included);"+
+		" milter CPU and peak RSS: spamgate's process, or the sum over rspamd's processes"+
+		" (main, proxies, hyperscan helper), whose VmHWM counts the pages they share once per process"+
+		" (PSS: the group's proportional set size at the end of the run).")
 }
 
 // writeColdTable prints the cold-DNS probe: the latency a message gains when

@@ -350,26 +350,7 @@ func (p *spamgate) MessagesLogged() int {
 }
 
 // CPU is the process's user plus system time so far, from /proc/PID/stat.
-func (p *spamgate) CPU() (time.Duration, error) {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
-	if err != nil {
-		return 0, err
-	}
-	// "pid (comm) state ppid ...": utime and stime are fields 14 and 15, the
-	// 12th and 13th after the closing parenthesis of comm.
-	i := bytes.LastIndexByte(stat, ')')
-	f := strings.Fields(string(stat[i+1:]))
-	if i < 0 || len(f) < 13 {
-		return 0, fmt.Errorf("unexpected /proc stat: %q", stat)
-	}
-	ut, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, err
-	}
-	const clockTicks = 100 // USER_HZ: 100 on every Linux architecture Go supports
-	return time.Duration(ut+st) * time.Second / clockTicks, nil
-}
+func (p *spamgate) CPU() (time.Duration, error) { return procCPU(p.cmd.Process.Pid) }
 
 // ResetPeakRSS starts a new peak: writing 5 to clear_refs resets VmHWM.
 func (p *spamgate) ResetPeakRSS() error {
@@ -378,17 +359,7 @@ func (p *spamgate) ResetPeakRSS() error {
 
 // PeakRSS is VmHWM in bytes: the peak resident set since start or the last reset.
 func (p *spamgate) PeakRSS() (int64, error) {
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
-	if err != nil {
-		return 0, err
-	}
-	for line := range strings.SplitSeq(string(status), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			return kb << 10, err
-		}
-	}
-	return 0, errors.New("no VmHWM in /proc status")
+	return procKB(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid), "VmHWM:")
 }
 
 // ---- smtp-source ----
@@ -412,13 +383,20 @@ func runSource(ctx context.Context, smtpAddr string, conc, n int) error {
 
 // ---- one measured run ----
 
-// target is one Postfix set-up: with its spamgate (nil for Postfix alone).
+// target is one Postfix set-up: with its milter (nil for Postfix alone).
 type target struct {
 	key     string // sub-benchmark name
 	name    string // in the tables
 	postfix *postfixtest.Postfix
-	sg      *spamgate
+	sg      milterProcess   // spamgate or the peer (rspamd)
 	dns     *dnstest.Server // counted for queries per message; may be nil
+}
+
+// milterProcess is what measure reads of a milter's process(es).
+type milterProcess interface {
+	CPU() (time.Duration, error) // user+system time so far
+	ResetPeakRSS() error
+	PeakRSS() (int64, error) // peak resident set since the reset
 }
 
 type result struct {
@@ -426,8 +404,9 @@ type result struct {
 	conc, n   int
 	accepted  time.Duration // smtp-source done: every message accepted by smtpd
 	delivered time.Duration // every message received by smtp-sink
-	cpu       time.Duration // spamgate's user+system time; 0 without spamgate
-	peakRSS   int64         // spamgate's VmHWM during the run
+	cpu       time.Duration // the milter's user+system time; 0 without a milter
+	peakRSS   int64         // the milter's VmHWM during the run
+	pss       int64         // its PSS at the end (rspamd: several processes); 0 if not read
 	queries   int64         // DNS queries answered during the run
 	milter    bool
 }
@@ -489,11 +468,65 @@ func measure(t target, s *sink, conc, n int) (result, error) {
 		if r.peakRSS, err = t.sg.PeakRSS(); err != nil {
 			return r, err
 		}
+		if p, ok := t.sg.(interface{ PSS() (int64, error) }); ok {
+			if r.pss, err = p.PSS(); err != nil {
+				return r, err
+			}
+		}
 	}
 	return r, nil
 }
 
 // ---- process helpers ----
+
+// procStatFields are the fields of /proc/PID/stat after "pid (comm)": state
+// is [0], ppid [1], pgrp [2], utime [11], stime [12].
+func procStatFields(pid int) ([]string, error) {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil, err
+	}
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return nil, fmt.Errorf("unexpected /proc stat: %q", stat)
+	}
+	f := strings.Fields(string(stat[i+1:]))
+	if len(f) < 13 {
+		return nil, fmt.Errorf("unexpected /proc stat: %q", stat)
+	}
+	return f, nil
+}
+
+// procCPU is a process's user plus system time so far.
+func procCPU(pid int) (time.Duration, error) {
+	f, err := procStatFields(pid)
+	if err != nil {
+		return 0, err
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, err
+	}
+	const clockTicks = 100 // USER_HZ: 100 on every Linux architecture Go supports
+	return time.Duration(ut+st) * time.Second / clockTicks, nil
+}
+
+// procKB reads a "Field:   N kB" line of a /proc file (status, smaps_rollup)
+// in bytes.
+func procKB(path, field string) (int64, error) {
+	text, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.SplitSeq(string(text), "\n") {
+		if rest, ok := strings.CutPrefix(line, field); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, fmt.Errorf("no %s in %s", field, path)
+}
 
 // waitDial waits until something accepts connections on addr.
 func waitDial(addr string, exited <-chan struct{}, timeout time.Duration) error {
