@@ -48,13 +48,6 @@ func faultRig(t *testing.T, extra string, tweak func(*config.Config), logw io.Wr
 	if tweak == nil && logw == nil {
 		return r
 	}
-	// One session first: it proves the accept loop runs. A Shutdown
-	// before that hangs (see TestFaultShutdownRightAfterStart).
-	s, err := miltertest.Dial(r.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := r.d.Shutdown(ctx); err != nil {
@@ -873,8 +866,6 @@ func faultMiB(b uint64) float64 { return float64(b) / (1 << 20) }
 // A SIGTERM that arrives as the daemon starts: Shutdown must return within
 // its ctx (plus a little), not wait for an accept loop that never ends.
 func TestFaultShutdownRightAfterStart(t *testing.T) {
-	t.Skip("BUG: milter.Server.Serve (milter/server.go:68) stores the listener without checking draining; " +
-		"a Shutdown before that finds s.ln nil, closes nothing, and Daemon.Shutdown waits on d.served forever")
 	r := startRig(t, "")
 	cfg, err := config.Load(r.file)
 	if err != nil {

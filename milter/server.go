@@ -70,6 +70,13 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
 	s.ln = ln
 	s.mu.Unlock()
+	// Shutdown sets draining before it takes the lock to close s.ln: it
+	// either found the listener stored above, or it ran first (a SIGTERM
+	// during start-up) and this sees the flag.
+	if s.draining.Load() {
+		ln.Close()
+		return nil
+	}
 	var backoff time.Duration
 	for {
 		nc, err := ln.Accept()
