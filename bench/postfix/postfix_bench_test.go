@@ -1,6 +1,7 @@
 package postfix
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"runtime"
@@ -34,6 +35,9 @@ func BenchmarkPostfix(b *testing.B) {
 	concs := envInts(b, "SPAMGATE_BENCH_CONC", []int{1, 10, 50})
 	count := envInts(b, "SPAMGATE_BENCH_COUNT", []int{20000})[0]
 	coldCount := envInts(b, "SPAMGATE_BENCH_COLD_COUNT", []int{100})[0]
+	// rspamd runs at a fifth of Postfix's pace: a quarter of the messages
+	// keeps the whole run within half an hour.
+	peerCount := envInts(b, "SPAMGATE_BENCH_PEER_COUNT", []int{max(count/4, 1)})[0]
 
 	bin := buildSpamgate(b)
 	dns := startDNS(b, 0)
@@ -48,11 +52,14 @@ func BenchmarkPostfix(b *testing.B) {
 
 	var results []result
 	for _, conc := range concs {
-		n := count
-		if conc == 1 {
-			n = max(count/10, 1)
-		}
 		for _, t := range targets {
+			n := count
+			if t.key == "rspamd" {
+				n = peerCount
+			}
+			if conc == 1 {
+				n = max(n/10, 1)
+			}
 			b.Run(fmt.Sprintf("%s/conc=%d", t.key, conc), func(b *testing.B) {
 				var r result
 				for range b.N {
@@ -96,6 +103,27 @@ func BenchmarkPostfix(b *testing.B) {
 		})
 	}
 
+	// Memory: spamgate's resident set with 200 SMTP sessions at once, and
+	// while one 50 MB message streams through it.
+	var mems []memResult
+	memTarget := targets[1]
+	for _, probe := range []memResult{
+		{name: "200 concurrent sessions", conc: 200, n: 2000, bodyLen: messageLen},
+		{name: "one 50 MB message", conc: 1, n: 1, bodyLen: 50 << 20},
+	} {
+		b.Run("memory/"+strings.ReplaceAll(probe.name, " ", "_"), func(b *testing.B) {
+			for range b.N {
+				var err error
+				if probe, err = memProbe(memTarget, sk, probe); err != nil {
+					b.Fatalf("memory, %s: %v\nPostfix log (tail):\n%s", probe.name, err, tail(memTarget.postfix.Log(), 30))
+				}
+			}
+			b.ReportMetric(float64(probe.before)/(1<<20), "rss-before-MiB")
+			b.ReportMetric(float64(probe.peak)/(1<<20), "peak-MiB")
+			mems = append(mems, probe)
+		})
+	}
+
 	var out strings.Builder
 	fmt.Fprintf(&out, "\n### Postfix end to end: smtp-source → Postfix smtpd → smtp-sink, %d-byte bodies\n\n", messageLen)
 	writeTable(&out, results)
@@ -103,6 +131,13 @@ func BenchmarkPostfix(b *testing.B) {
 	if len(scans) > 0 {
 		fmt.Fprintf(&out, "\nrspamd: %d proxy processes (milter, self_scan) over TCP; its verdict on the last message:\n\n    %s\n",
 			rs.Workers, strings.TrimSpace(scans[len(scans)-1]))
+	}
+	if len(mems) > 0 {
+		fmt.Fprintf(&out, "\n### spamgate memory\n\n| probe | concurrency | messages | RSS before | peak RSS | peak − before |\n| --- | --- | --- | --- | --- | --- |\n")
+		for _, m := range mems {
+			fmt.Fprintf(&out, "| %s | %d | %d | %.1f MiB | %.1f MiB | %.1f MiB |\n", m.name, m.conc, m.n,
+				float64(m.before)/(1<<20), float64(m.peak)/(1<<20), float64(m.peak-m.before)/(1<<20))
+		}
 	}
 	if len(cold) == 2 {
 		fmt.Fprintf(&out, "\n### Cold DNS: every answer after %v, concurrency 1\n\n", coldDelay)
@@ -112,6 +147,41 @@ func BenchmarkPostfix(b *testing.B) {
 	fmt.Fprintf(&out, "\nWhole run: %v (spamgate %s, GOMAXPROCS default, %d CPUs).\n",
 		time.Since(began).Round(time.Second), bin, runtime.NumCPU())
 	fmt.Print(out.String())
+}
+
+// memResult is one memory probe: n messages of bodyLen bytes at
+// concurrency conc, and spamgate's resident set before and at the peak.
+type memResult struct {
+	name         string
+	conc, n      int
+	bodyLen      int
+	before, peak int64
+}
+
+// memProbe warms Postfix and spamgate up at the probe's concurrency with
+// ordinary messages, then sends the probe's messages and reads spamgate's
+// peak resident set (reset just before).
+func memProbe(t target, s *sink, m memResult) (memResult, error) {
+	sg := t.sg.(*spamgate)
+	if err := send(t, s, m.conc, 2*m.conc); err != nil {
+		return m, fmt.Errorf("warm-up: %w", err)
+	}
+	if err := sg.ResetPeakRSS(); err != nil {
+		return m, err
+	}
+	var err error
+	if m.before, err = sg.RSS(); err != nil {
+		return m, err
+	}
+	base := s.Count()
+	if err := runSource(context.Background(), t.postfix.SMTPAddr, m.conc, m.n, m.bodyLen); err != nil {
+		return m, err
+	}
+	if err := s.waitCount(base+int64(m.n), deliveryTimeout(m.n)); err != nil {
+		return m, err
+	}
+	m.peak, err = sg.PeakRSS()
+	return m, err
 }
 
 // report gives the run's figures to the testing package (benchstat-friendly).

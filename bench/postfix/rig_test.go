@@ -109,6 +109,7 @@ func postfixTuning() map[string]string {
 		"default_destination_rate_delay":        "0",
 		"smtp_connection_cache_on_demand":       "yes",
 		"smtpd_timeout":                         "60s",
+		"message_size_limit":                    "104857600", // the 50 MB memory probe
 	}
 }
 
@@ -362,13 +363,18 @@ func (p *spamgate) PeakRSS() (int64, error) {
 	return procKB(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid), "VmHWM:")
 }
 
+// RSS is VmRSS in bytes: the resident set now.
+func (p *spamgate) RSS() (int64, error) {
+	return procKB(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid), "VmRSS:")
+}
+
 // ---- smtp-source ----
 
 // runSource sends n messages in conc parallel sessions, one SMTP session per
 // message (no -d), as an MX sees them. It returns when smtp-source exits.
-func runSource(ctx context.Context, smtpAddr string, conc, n int) error {
+func runSource(ctx context.Context, smtpAddr string, conc, n, bodyLen int) error {
 	cmd := exec.CommandContext(ctx, sourceBin,
-		"-s", strconv.Itoa(conc), "-m", strconv.Itoa(n), "-l", strconv.Itoa(messageLen),
+		"-s", strconv.Itoa(conc), "-m", strconv.Itoa(n), "-l", strconv.Itoa(bodyLen),
 		"-M", heloName, "-f", sender, "-t", recipient, smtpAddr)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -417,7 +423,7 @@ func (r result) rate() float64 { return float64(r.n) / r.delivered.Seconds() }
 // has them all, without measuring: warm-up.
 func send(t target, s *sink, conc, n int) error {
 	base := s.Count()
-	if err := runSource(context.Background(), t.postfix.SMTPAddr, conc, n); err != nil {
+	if err := runSource(context.Background(), t.postfix.SMTPAddr, conc, n, messageLen); err != nil {
 		return err
 	}
 	return s.waitCount(base+int64(n), deliveryTimeout(n))
@@ -448,7 +454,7 @@ func measure(t target, s *sink, conc, n int) (result, error) {
 	}
 	base := s.Count()
 	start := time.Now()
-	if err := runSource(context.Background(), t.postfix.SMTPAddr, conc, n); err != nil {
+	if err := runSource(context.Background(), t.postfix.SMTPAddr, conc, n, messageLen); err != nil {
 		return r, err
 	}
 	r.accepted = time.Since(start)
