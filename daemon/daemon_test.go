@@ -78,6 +78,26 @@ func baseText(dnsAddr, greylist, extra string) string {
 // subtables included) in place of greylistNever.
 func startRigWith(t *testing.T, greylist, extra string) *rig {
 	t.Helper()
+	return startRigOpts(t, rigOptions{greylist: greylist, extra: extra})
+}
+
+// rigOptions shape a rig beyond its base configuration.
+type rigOptions struct {
+	greylist string // the [greylist] table; "" is greylistNever
+	extra    string // more TOML after the base text
+	// tweak changes the loaded configuration ([milter] and [dns] are in
+	// the base text, out of reach of extra).
+	tweak func(*config.Config)
+	// log receives the daemon's log at info level instead of the test log
+	// at debug (rig.logs then stays empty).
+	log io.Writer
+}
+
+func startRigOpts(t *testing.T, o rigOptions) *rig {
+	t.Helper()
+	if o.greylist == "" {
+		o.greylist = greylistNever
+	}
 	z, err := dnstest.LoadZoneFile("../testdata/dns/integration.zone", "test.")
 	if err != nil {
 		t.Fatal(err)
@@ -85,14 +105,20 @@ func startRigWith(t *testing.T, greylist, extra string) *rig {
 	z.ServFail("servfail.test.", dns.TypeANY)
 	srv := dnstest.Start(t, z)
 	file := filepath.Join(t.TempDir(), "spamgate.toml")
-	writeConfig(t, file, baseText(srv.Addr, greylist, extra))
+	writeConfig(t, file, baseText(srv.Addr, o.greylist, o.extra))
 	cfg, err := config.Load(file)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if o.tweak != nil {
+		o.tweak(cfg)
+	}
 	logs := &logBuffer{}
-	log := slog.New(slog.NewTextHandler(teeWriter{testWriter{t}, logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	d, err := Start(cfg, log, nil)
+	var handler slog.Handler = slog.NewTextHandler(teeWriter{testWriter{t}, logs}, &slog.HandlerOptions{Level: slog.LevelDebug})
+	if o.log != nil {
+		handler = slog.NewTextHandler(o.log, &slog.HandlerOptions{Level: slog.LevelInfo})
+	}
+	d, err := Start(cfg, slog.New(handler), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

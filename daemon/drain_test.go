@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -90,23 +89,13 @@ func waitSessions(t *testing.T, r *rig, n int) {
 // One connection over [milter] max_sessions is closed at once (Postfix then
 // applies milter_default_action, a tempfail); the sessions in progress go on.
 func TestMaxSessions(t *testing.T) {
-	r := startRig(t, "")
-	cfg, err := config.Load(r.file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Milter.MaxSessions = 1
-	d, err := Start(cfg, slog.New(slog.NewTextHandler(testWriter{t}, nil)), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Shutdown(context.Background())
-	first, err := miltertest.Dial(d.Addr().String())
+	r := startRigOpts(t, rigOptions{tweak: func(c *config.Config) { c.Milter.MaxSessions = 1 }})
+	first, err := miltertest.Dial(r.addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer first.Close()
-	if second, err := miltertest.Dial(d.Addr().String()); err == nil {
+	if second, err := miltertest.Dial(r.addr); err == nil {
 		second.Close()
 		t.Fatal("a second session over max_sessions = 1 was served")
 	}
@@ -118,18 +107,10 @@ func TestMaxSessions(t *testing.T) {
 // A session older than [milter] max_session_time finishes the message it
 // is in, then ends; Postfix tempfails the client's next message.
 func TestMaxSessionTime(t *testing.T) {
-	r := startRig(t, "")
-	cfg, err := config.Load(r.file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Milter.MaxSessionTime = config.Duration{Duration: 300 * time.Millisecond}
-	d, err := Start(cfg, slog.New(slog.NewTextHandler(testWriter{t}, nil)), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Shutdown(context.Background())
-	s, err := miltertest.Dial(d.Addr().String())
+	r := startRigOpts(t, rigOptions{tweak: func(c *config.Config) {
+		c.Milter.MaxSessionTime = config.Duration{Duration: 300 * time.Millisecond}
+	}})
+	s, err := miltertest.Dial(r.addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +135,7 @@ func TestMaxSessionTime(t *testing.T) {
 		t.Fatalf("end of message: %+v, %v", act, err)
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for d.srv.ActiveSessions() != 0 {
+	for r.d.srv.ActiveSessions() != 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("the session did not end after its message")
 		}

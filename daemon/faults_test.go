@@ -38,46 +38,11 @@ const (
 	faultDMARCText = "5.7.1 Unauthenticated email from bigdmarc.test is not accepted due to its DMARC policy"
 )
 
-// faultRig is startRig with the loaded configuration changed by tweak
-// ([dns] and [milter] are in the base text, out of reach of extra) and the
-// log written to logw at info level instead of the test log (nil: the test
-// log at debug, as startRig). The daemon startRig started is stopped.
+// faultRig is startRig with the loaded configuration changed by tweak and
+// the log written to logw at info level (nil: the test log at debug).
 func faultRig(t *testing.T, extra string, tweak func(*config.Config), logw io.Writer) *rig {
 	t.Helper()
-	r := startRig(t, extra)
-	if tweak == nil && logw == nil {
-		return r
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := r.d.Shutdown(ctx); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(r.file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if tweak != nil {
-		tweak(cfg)
-	}
-	logs := &logBuffer{}
-	var handler slog.Handler = slog.NewTextHandler(teeWriter{testWriter{t}, logs}, &slog.HandlerOptions{Level: slog.LevelDebug})
-	if logw != nil {
-		handler = slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelInfo})
-	}
-	d, err := Start(cfg, slog.New(handler), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := d.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	waitHealth(t, d)
-	return &rig{d: d, dns: r.dns, zone: r.zone, addr: d.Addr().String(), file: r.file, logs: logs}
+	return startRigOpts(t, rigOptions{extra: extra, tweak: tweak, log: logw})
 }
 
 // faultBound is how long one reply may take: check_timeout + 1s.
