@@ -31,10 +31,10 @@ run: build
 	./bin/spamgate serve
 
 # Benchmarks print figures; they assert nothing about time (docs/BENCHMARKS.md).
-# scripts/bench-deps.sh installs rspamd, the peer the Postfix benchmark measures
-# (fast when present); the packages of `make deps` are needed too.
+# `test-deps.sh bench` installs the test packages and rspamd, the peer the Postfix
+# benchmark measures (fast when present).
 bench:
-	sh scripts/bench-deps.sh
+	sh scripts/test-deps.sh bench
 	$(GO) test -run '^$$' -bench . -benchtime 3000x ./bench/
 	$(GO) test -run '^$$' -bench . -benchmem ./dkim/ ./policy/ ./policyredis/ ./greylist/
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./bench/postfix/

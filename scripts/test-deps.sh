@@ -1,6 +1,8 @@
 #!/bin/sh
 # Installs what spamgate's tests need on a Debian 12 machine: Postfix (smtpd, smtp-sink,
-# smtp-source and postconf all ship in the "postfix" package), Redis and OpenLDAP.
+# smtp-source and postconf all ship in the "postfix" package), Redis, OpenLDAP and
+# SpamAssassin's spamd. With the argument "bench" (make bench) also rspamd, Debian 12's 3.4,
+# the peer the end-to-end benchmark measures side by side with spamgate.
 #
 # Idempotent and fast: when every binary is already there it exits without touching apt.
 # The tests start their own throwaway instances of these servers on loopback ports, so the
@@ -27,6 +29,10 @@ needs='
 /usr/sbin/spamd spamd
 /usr/bin/spamassassin spamassassin
 '
+if [ "${1:-}" = bench ]; then
+	needs="$needs
+/usr/bin/rspamd rspamd"
+fi
 
 missing=$(echo "$needs" | while read -r bin pkg; do
 	[ -n "$bin" ] || continue
@@ -70,11 +76,12 @@ apt-get update -qq
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
 
 # Belt and braces: if some maintainer script started a daemon anyway, stop it so that it does
-# not hold ports 25, 6379 or 389 (tests use their own instances on free loopback ports).
+# not hold ports 25, 6379, 389 or 11332-11334 (tests and benchmarks use their own instances
+# on free loopback ports).
 if [ -x /usr/sbin/postfix ] && postfix status >/dev/null 2>&1; then
 	postfix stop >/dev/null 2>&1 || true
 fi
-for svc in redis-server slapd spamd; do
+for svc in redis-server slapd spamd rspamd; do
 	if [ -x "/etc/init.d/$svc" ]; then
 		"/etc/init.d/$svc" stop >/dev/null 2>&1 || true
 	fi
