@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"spamgate/internal/mtarig"
 	"spamgate/internal/redistest"
 )
 
@@ -62,7 +63,7 @@ func TestSoak(t *testing.T) {
 	}
 
 	bin := buildSpamgate(t)
-	dns := startDNS(t)
+	dns := mtarig.StartDNS(t, "../testdata/dns/integration.zone", 0)
 	rs := redistest.Start(t)
 	sg := startSpamgate(t, bin, dns.Addr, rs.Addr())
 	sk := startSink(t)
@@ -77,7 +78,7 @@ func TestSoak(t *testing.T) {
 	scale := func(d time.Duration) time.Duration {
 		return max(time.Duration(float64(d)*min(1, float64(count)/100000)), 2*time.Second)
 	}
-	storeErrors := func() int { return strings.Count(sg.log(), `msg="greylist store"`) }
+	storeErrors := func() int { return strings.Count(sg.Log(), `msg="greylist store"`) }
 	var storeErrs0 int
 	var redisBack time.Time
 	kill := func(down time.Duration) func() {
@@ -257,7 +258,8 @@ func TestSoak(t *testing.T) {
 		}
 	}
 	delivered := time.Since(start)
-	sgCPU, pfCPU, ownCPU := sg.CPU(), postfixCPU(pf), selfCPU()-cpu0
+	sgCPU, _ := sg.CPU()
+	pfCPU, ownCPU := postfixCPU(pf), selfCPU()-cpu0
 
 	// ---- account for every message ----
 	got, noID := sk.Snapshot()
@@ -367,9 +369,9 @@ func TestSoak(t *testing.T) {
 	row("duplicates at the sink", fmt.Sprintf("%d (%d explained by a lost final reply)", dups, dupsExplained))
 	row("delivered but never accepted", strays)
 	row("sessions abandoned mid-DATA", fmt.Sprintf("%d (of %d tried; Postfix logged %d \"lost connection after DATA\"; %d reached the sink)", ab.aborted.Load(), ab.tried.Load(), lostAfterData, abortsDelivered))
-	row("spamgate incarnations", fmt.Sprintf("%d (%d SIGKILLs)", sg.starts, sg.starts-1))
+	row("spamgate incarnations", fmt.Sprintf("%d (%d SIGKILLs)", sg.Starts(), sg.Starts()-1))
 	row("spamgate: greylist store errors logged", storeErrors())
-	row("spamgate: messages logged", strings.Count(sg.log(), `msg=message `))
+	row("spamgate: messages logged", strings.Count(sg.Log(), `msg=message `))
 	row("Postfix: milter connections refused / lost mid-session", fmt.Sprintf("%d / %d", milterRefused, milterLost))
 	row("DNS queries", dns.Queries())
 	perK := func(d time.Duration) string {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"spamgate/internal/mtarig"
 )
 
 // coldDelay is how long the cold-DNS probe's server takes to answer.
@@ -40,7 +42,7 @@ func BenchmarkPostfix(b *testing.B) {
 	peerCount := envInts(b, "SPAMGATE_BENCH_PEER_COUNT", []int{max(count/4, 1)})[0]
 
 	bin := buildSpamgate(b)
-	dns := startDNS(b, 0)
+	dns := mtarig.StartDNS(b, zoneFile, 0)
 	sk := startSink(b)
 	sg := startSpamgate(b, bin, dns.Addr, 0)
 	rs := startRspamd(b, dns.Addr)
@@ -65,7 +67,7 @@ func BenchmarkPostfix(b *testing.B) {
 				for range b.N {
 					var err error
 					if r, err = measure(t, sk, conc, n); err != nil {
-						b.Fatalf("%s, concurrency %d: %v\nPostfix log (tail):\n%s", t.name, conc, err, tail(t.postfix.Log(), 30))
+						b.Fatalf("%s, concurrency %d: %v\nPostfix log (tail):\n%s", t.name, conc, err, mtarig.Tail(t.postfix.Log(), 30))
 					}
 				}
 				report(b, r)
@@ -78,7 +80,7 @@ func BenchmarkPostfix(b *testing.B) {
 	// each behind its own Postfix (smtpd_milters is fixed at start).
 	var cold []result
 	var coldTimeline string
-	coldDNS := startDNS(b, coldDelay)
+	coldDNS := mtarig.StartDNS(b, zoneFile, coldDelay)
 	tap := startTap(b, coldDNS.Addr)
 	for _, probe := range []struct {
 		name      string
@@ -92,7 +94,7 @@ func BenchmarkPostfix(b *testing.B) {
 			for range b.N {
 				var err error
 				if r, err = measure(t, sk, 1, coldCount); err != nil {
-					b.Fatalf("cold DNS, %s: %v\nPostfix log (tail):\n%s", probe.name, err, tail(t.postfix.Log(), 30))
+					b.Fatalf("cold DNS, %s: %v\nPostfix log (tail):\n%s", probe.name, err, mtarig.Tail(t.postfix.Log(), 30))
 				}
 			}
 			report(b, r)
@@ -115,7 +117,7 @@ func BenchmarkPostfix(b *testing.B) {
 			for range b.N {
 				var err error
 				if probe, err = memProbe(memTarget, sk, probe); err != nil {
-					b.Fatalf("memory, %s: %v\nPostfix log (tail):\n%s", probe.name, err, tail(memTarget.postfix.Log(), 30))
+					b.Fatalf("memory, %s: %v\nPostfix log (tail):\n%s", probe.name, err, mtarig.Tail(memTarget.postfix.Log(), 30))
 				}
 			}
 			b.ReportMetric(float64(probe.before)/(1<<20), "rss-before-MiB")
@@ -162,7 +164,7 @@ type memResult struct {
 // ordinary messages, then sends the probe's messages and reads spamgate's
 // peak resident set (reset just before).
 func memProbe(t target, s *sink, m memResult) (memResult, error) {
-	sg := t.sg.(*spamgate)
+	sg := t.sg.(*mtarig.Spamgate)
 	if err := send(t, s, m.conc, 2*m.conc); err != nil {
 		return m, fmt.Errorf("warm-up: %w", err)
 	}

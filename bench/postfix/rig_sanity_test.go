@@ -3,6 +3,8 @@ package postfix
 import (
 	"strings"
 	"testing"
+
+	"spamgate/internal/mtarig"
 )
 
 // TestRig sends a few messages through Postfix alone and through Postfix with
@@ -10,7 +12,7 @@ import (
 // that spamgate saw each one: the benchmark's harness must keep working.
 func TestRig(t *testing.T) {
 	bin := buildSpamgate(t)
-	dns := startDNS(t, 0)
+	dns := mtarig.StartDNS(t, zoneFile, 0)
 	sk := startSink(t)
 	sg := startSpamgate(t, bin, dns.Addr, 0)
 	alone := target{name: "Postfix alone", postfix: startPostfix(t, sk, "")}
@@ -19,7 +21,7 @@ func TestRig(t *testing.T) {
 	const n, conc = 20, 5
 	r, err := measure(alone, sk, conc, n)
 	if err != nil {
-		t.Fatalf("Postfix alone: %v\nPostfix log:\n%s", err, tail(alone.postfix.Log(), 40))
+		t.Fatalf("Postfix alone: %v\nPostfix log:\n%s", err, mtarig.Tail(alone.postfix.Log(), 40))
 	}
 	if got := sg.MessagesLogged(); got != 0 {
 		t.Errorf("spamgate logged %d messages sent through Postfix without a milter", got)
@@ -28,7 +30,7 @@ func TestRig(t *testing.T) {
 
 	r, err = measure(withMilter, sk, conc, n)
 	if err != nil {
-		t.Fatalf("Postfix + spamgate: %v\nPostfix log:\n%s", err, tail(withMilter.postfix.Log(), 40))
+		t.Fatalf("Postfix + spamgate: %v\nPostfix log:\n%s", err, mtarig.Tail(withMilter.postfix.Log(), 40))
 	}
 	// The warm-up sends max(2*conc, 20) messages before the measured ones.
 	if got, want := sg.MessagesLogged(), n+max(2*conc, 20); got != want {
@@ -38,10 +40,10 @@ func TestRig(t *testing.T) {
 		t.Errorf("spamgate CPU %v, peak RSS %d: /proc not read", r.cpu, r.peakRSS)
 	}
 	if log := withMilter.postfix.Log(); strings.Contains(log, "warning") && strings.Contains(log, "milter") {
-		t.Errorf("Postfix logged milter warnings:\n%s", tail(log, 40))
+		t.Errorf("Postfix logged milter warnings:\n%s", mtarig.Tail(log, 40))
 	}
 	// Every check ran and passed: SPF for loop.test covers 127.0.0.1.
-	for line := range strings.SplitSeq(sg.log(), "\n") {
+	for line := range strings.SplitSeq(sg.Log(), "\n") {
 		if strings.Contains(line, "msg=message ") &&
 			(!strings.Contains(line, " accepted=1 ") || !strings.Contains(line, " spf=pass")) {
 			t.Errorf("spamgate did not accept the message with SPF pass: %s", line)

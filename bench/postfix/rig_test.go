@@ -4,24 +4,19 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"spamgate/dnsx/dnstest"
+	"spamgate/internal/mtarig"
 	"spamgate/internal/postfixtest"
 	"spamgate/internal/redistest"
 )
@@ -46,105 +41,15 @@ const (
 	messageLen = 6000 // smtp-source -l: body bytes; the message is ~6.2 KB
 )
 
-// spamgateConfig has every check of this release on (the defaults, written out
-// so that a changed default does not silently change the benchmark). Logging
-// is at info, as in production: one line per message, to a file.
-const spamgateConfig = `
-[milter]
-listen = "inet:127.0.0.1:0"
-authserv_id = "mx.test"
-internal_networks = []
-[log]
-level = "info"
-[dns]
-nameservers = ["%s"]
-cache_size = %d
-[dnsbl]
-enabled = true
-threshold = 2
-[[dnsbl.zone]]
-name = "bl.test"
-weight = 2
-[[dnsbl.zone]]
-name = "light.test"
-weight = 1
-[sender_domain]
-enabled = true
-[spf]
-enabled = true
-[dkim]
-enabled = true
-[dmarc]
-enabled = true
-[iprev]
-enabled = true
-[score]
-enabled = true
-# Greylisting for every client, in a real redis-server: each RCPT costs one
-# store round trip. smtp-source sends every message with one client, sender
-# and recipient; that triplet is released before the runs (with the admin
-# command), so every check is a "pass" and the auto-whitelist stays off.
-[greylist]
-mode = "always"
-store = "redis"
-awl_count = 0
-[greylist.redis]
-addresses = ["%s"]
-`
-
-// postfixTuning is main.cf for both Postfix instances (with and without the
-// milter), on top of postfixtest's defaults (which already set in_flow_delay = 0
-// and turn off DNS and rDNS): nothing may throttle the load on purpose.
-func postfixTuning() map[string]string {
-	return map[string]string{
-		"default_process_limit":                 "200", // smtpd, cleanup, smtp: room for 50 sessions and more
-		"smtpd_client_connection_count_limit":   "0",
-		"smtpd_client_connection_rate_limit":    "0",
-		"smtpd_client_message_rate_limit":       "0",
-		"smtpd_client_recipient_rate_limit":     "0",
-		"in_flow_delay":                         "0",
-		"initial_destination_concurrency":       "20",
-		"default_destination_concurrency_limit": "50",
-		"smtp_destination_concurrency_limit":    "50",
-		"default_destination_rate_delay":        "0",
-		"smtp_connection_cache_on_demand":       "yes",
-		"smtpd_timeout":                         "60s",
-		"message_size_limit":                    "104857600", // the 50 MB memory probe
-	}
-}
-
-// milterSettings are what README.md recommends, as in the e2e tests.
-func milterSettings() map[string]string {
-	return map[string]string{
-		"milter_default_action":  "tempfail", // a broken milter must show as lost mail, not pass
-		"milter_protocol":        "6",
-		"milter_command_timeout": "30s",
-		"milter_content_timeout": "60s",
-	}
-}
+// zoneFile is the test DNS zone: SPF, MX, DNSBLs for loop.test.
+const zoneFile = "../../testdata/dns/integration.zone"
 
 // startPostfix runs a tuned Postfix relaying to sink, with milter ("" for none).
 func startPostfix(tb testing.TB, sink *sink, milter string) *postfixtest.Postfix {
 	tb.Helper()
-	cf := postfixTuning()
-	if milter != "" {
-		for k, v := range milterSettings() {
-			cf[k] = v
-		}
-	}
-	return postfixtest.Start(tb, postfixtest.Options{Milter: milter, Relay: sink.Addr, MainCF: cf})
-}
-
-// startDNS serves testdata/dns/integration.zone on loopback, answering after delay.
-func startDNS(tb testing.TB, delay time.Duration) *dnstest.Server {
-	tb.Helper()
-	z, err := dnstest.LoadZoneFile("../../testdata/dns/integration.zone", "test.")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	s := dnstest.Start(tb, z)
-	s.SetDelay(delay)
-	return s
+	return mtarig.StartPostfix(tb, milter, sink.Addr, map[string]string{
+		"message_size_limit": "104857600", // the 50 MB memory probe
+	})
 }
 
 // ---- smtp-sink ----
@@ -181,12 +86,12 @@ func startSink(tb testing.TB) *sink {
 			tb.Fatalf("start smtp-sink: %v", err)
 		}
 		go s.readCounter(out)
-		if err := waitDial(addr, s.done, 5*time.Second); err != nil {
-			stopGroup(s.cmd, s.done)
+		if err := mtarig.WaitDial(addr, s.done, 5*time.Second); err != nil {
+			_ = mtarig.KillGroup(s.cmd, s.done)
 			lastErr = fmt.Errorf("%v: %s", err, stderr.String())
 			continue
 		}
-		tb.Cleanup(func() { stopGroup(s.cmd, s.done) })
+		tb.Cleanup(func() { _ = mtarig.KillGroup(s.cmd, s.done) })
 		return s
 	}
 	tb.Fatalf("start smtp-sink: %v", lastErr)
@@ -238,134 +143,37 @@ func (s *sink) waitCount(n int64, timeout time.Duration) error {
 
 // ---- spamgate as a process ----
 
-// buildSpamgate builds cmd/spamgate into a temporary directory. It builds with
-// -race when this test binary has the race detector, so that under
-// `go test -race ./...` the compiled packages come from the build cache.
-// SPAMGATE_BENCH_BIN names a spamgate binary to use instead (another version,
-// or a build from a clean checkout while the tree is being edited).
+// buildSpamgate builds cmd/spamgate, with -race when this test binary has
+// the race detector. SPAMGATE_BENCH_BIN names a spamgate binary to use instead.
 func buildSpamgate(tb testing.TB) string {
-	tb.Helper()
-	if bin := os.Getenv("SPAMGATE_BENCH_BIN"); bin != "" {
-		return bin
-	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
-	bin := filepath.Join(tb.TempDir(), "spamgate")
-	args := []string{"build", "-o", bin}
-	if raceEnabled {
-		args = append(args, "-race")
-	}
-	cmd := exec.Command(goBin, append(args, "spamgate/cmd/spamgate")...)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		tb.Fatalf("go build spamgate: %v\n%s", err, out)
-	}
-	return bin
+	return mtarig.BuildSpamgate(tb, "SPAMGATE_BENCH_BIN", raceEnabled)
 }
 
-// spamgate is a running `spamgate serve`.
-type spamgate struct {
-	Addr    string // 127.0.0.1:PORT of the milter
-	Milter  string // "inet:" + Addr, for smtpd_milters
-	LogFile string
-
-	cmd  *exec.Cmd
-	done chan struct{}
-}
-
-var startedAddr = regexp.MustCompile(`msg="spamgate started".* addr=(127\.0\.0\.1:\d+)`)
-
-// startSpamgate runs bin with every check on against the DNS server at dnsAddr;
-// cacheSize is [dns] cache_size (0: default, negative: no cache). It returns
-// once the milter listens and both DNSBL zones passed their health check.
-func startSpamgate(tb testing.TB, bin, dnsAddr string, cacheSize int) *spamgate {
+// startSpamgate runs bin with every check on against the DNS server at dnsAddr
+// and its own redis-server; cacheSize is [dns] cache_size (0: default,
+// negative: no cache). It returns once the milter listens and both DNSBL
+// zones passed their health check.
+func startSpamgate(tb testing.TB, bin, dnsAddr string, cacheSize int) *mtarig.Spamgate {
 	tb.Helper()
-	dir := tb.TempDir()
-	cfgFile := filepath.Join(dir, "spamgate.toml")
 	rs := redistest.Start(tb)
-	if err := os.WriteFile(cfgFile, fmt.Appendf(nil, spamgateConfig, dnsAddr, cacheSize, rs.Addr()), 0o644); err != nil {
-		tb.Fatal(err)
-	}
-	// SPF passes for loop.test, so the triplet's client part is that domain.
-	release := exec.Command(bin, "greylist", "release", "-config", cfgFile, "-spf-domain", "loop.test",
+	p := mtarig.NewSpamgate(tb, bin, mtarig.Config{
+		Listen:     "127.0.0.1:0",
+		Nameserver: dnsAddr,
+		CacheSize:  cacheSize,
+		Redis:      rs.Addr(),
+	})
+	// smtp-source sends every message with one client, sender and recipient:
+	// that triplet is released before the runs, so every greylisting check is
+	// a "pass" and the auto-whitelist stays off. SPF passes for loop.test, so
+	// the triplet's client part is that domain.
+	release := exec.Command(bin, "greylist", "release", "-config", p.ConfigFile, "-spf-domain", "loop.test",
 		"-from", sender, "-to", recipient)
 	if out, err := release.CombinedOutput(); err != nil {
 		tb.Fatalf("spamgate greylist release: %v\n%s", err, out)
 	}
-	p := &spamgate{LogFile: filepath.Join(dir, "spamgate.log"), done: make(chan struct{})}
-	logf, err := os.Create(p.LogFile)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer logf.Close()
-	p.cmd = exec.Command(bin, "serve", "-config", cfgFile)
-	p.cmd.Stdout, p.cmd.Stderr = logf, logf
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := p.cmd.Start(); err != nil {
-		tb.Fatalf("start spamgate: %v", err)
-	}
-	go func() { _ = p.cmd.Wait(); close(p.done) }()
-	tb.Cleanup(func() {
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(5 * time.Second):
-		}
-		stopGroup(p.cmd, p.done)
-		if tb.Failed() {
-			tb.Logf("spamgate log (tail):\n%s", tail(p.log(), 40))
-		}
-	})
-
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		log := p.log()
-		if m := startedAddr.FindStringSubmatch(log); m != nil && p.Addr == "" {
-			p.Addr, p.Milter = m[1], "inet:"+m[1]
-		}
-		if p.Addr != "" && strings.Contains(log, `msg="dnsbl zone healthy" zone=bl.test`) &&
-			strings.Contains(log, `msg="dnsbl zone healthy" zone=light.test`) {
-			return p
-		}
-		select {
-		case <-p.done:
-			tb.Fatalf("spamgate exited at start:\n%s", log)
-		default:
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("spamgate not ready (listening, DNSBL zones healthy) after 15s:\n%s", log)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-func (p *spamgate) log() string {
-	b, _ := os.ReadFile(p.LogFile)
-	return string(b)
-}
-
-// MessagesLogged counts the per-message summary lines: messages spamgate saw.
-func (p *spamgate) MessagesLogged() int {
-	return strings.Count(p.log(), `msg=message `)
-}
-
-// CPU is the process's user plus system time so far, from /proc/PID/stat.
-func (p *spamgate) CPU() (time.Duration, error) { return procCPU(p.cmd.Process.Pid) }
-
-// ResetPeakRSS starts a new peak: writing 5 to clear_refs resets VmHWM.
-func (p *spamgate) ResetPeakRSS() error {
-	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", p.cmd.Process.Pid), []byte("5"), 0)
-}
-
-// PeakRSS is VmHWM in bytes: the peak resident set since start or the last reset.
-func (p *spamgate) PeakRSS() (int64, error) {
-	return procKB(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid), "VmHWM:")
-}
-
-// RSS is VmRSS in bytes: the resident set now.
-func (p *spamgate) RSS() (int64, error) {
-	return procKB(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid), "VmRSS:")
+	p.Start(tb)
+	p.WaitHealthy(tb)
+	return p
 }
 
 // ---- smtp-source ----
@@ -379,10 +187,10 @@ func runSource(ctx context.Context, smtpAddr string, conc, n, bodyLen int) error
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("smtp-source: %v\n%s", err, tail(out.String(), 20))
+		return fmt.Errorf("smtp-source: %v\n%s", err, mtarig.Tail(out.String(), 20))
 	}
 	if out.Len() > 0 { // warnings: refused or failed transactions
-		return fmt.Errorf("smtp-source reported:\n%s", tail(out.String(), 20))
+		return fmt.Errorf("smtp-source reported:\n%s", mtarig.Tail(out.String(), 20))
 	}
 	return nil
 }
@@ -481,94 +289,4 @@ func measure(t target, s *sink, conc, n int) (result, error) {
 		}
 	}
 	return r, nil
-}
-
-// ---- process helpers ----
-
-// procStatFields are the fields of /proc/PID/stat after "pid (comm)": state
-// is [0], ppid [1], pgrp [2], utime [11], stime [12].
-func procStatFields(pid int) ([]string, error) {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return nil, err
-	}
-	i := bytes.LastIndexByte(stat, ')')
-	if i < 0 {
-		return nil, fmt.Errorf("unexpected /proc stat: %q", stat)
-	}
-	f := strings.Fields(string(stat[i+1:]))
-	if len(f) < 13 {
-		return nil, fmt.Errorf("unexpected /proc stat: %q", stat)
-	}
-	return f, nil
-}
-
-// procCPU is a process's user plus system time so far.
-func procCPU(pid int) (time.Duration, error) {
-	f, err := procStatFields(pid)
-	if err != nil {
-		return 0, err
-	}
-	ut, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, err
-	}
-	const clockTicks = 100 // USER_HZ: 100 on every Linux architecture Go supports
-	return time.Duration(ut+st) * time.Second / clockTicks, nil
-}
-
-// procKB reads a "Field:   N kB" line of a /proc file (status, smaps_rollup)
-// in bytes.
-func procKB(path, field string) (int64, error) {
-	text, err := os.ReadFile(path)
-	if err != nil {
-		return 0, err
-	}
-	for line := range strings.SplitSeq(string(text), "\n") {
-		if rest, ok := strings.CutPrefix(line, field); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			return kb << 10, err
-		}
-	}
-	return 0, fmt.Errorf("no %s in %s", field, path)
-}
-
-// waitDial waits until something accepts connections on addr.
-func waitDial(addr string, exited <-chan struct{}, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return nil
-		}
-		select {
-		case <-exited:
-			return fmt.Errorf("exited before listening on %s", addr)
-		default:
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("nothing listening on %s after %v: %v", addr, timeout, err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// stopGroup kills the process group that cmd leads (started with Setpgid) and
-// waits a little for the leader to be reaped.
-func stopGroup(cmd *exec.Cmd, done <-chan struct{}) {
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-	}
-}
-
-func tail(s string, lines int) string {
-	l := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(l) > lines {
-		l = l[len(l)-lines:]
-	}
-	return strings.Join(l, "\n")
 }

@@ -9,10 +9,10 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"spamgate/internal/mtarig"
 	"spamgate/internal/redistest"
 )
 
@@ -146,7 +146,6 @@ func startRspamd(tb testing.TB, dnsAddr string) *rspamd {
 		LogFile: filepath.Join(dir, "log", "rspamd.log"),
 		Workers: runtime.NumCPU(),
 		Redis:   rs.Addr(),
-		done:    make(chan struct{}),
 	}
 	r.Milter = "inet:" + r.Addr
 	for _, sub := range []string{"local/local.d", "run", "db", "log"} {
@@ -179,36 +178,31 @@ func startRspamd(tb testing.TB, dnsAddr string) *rspamd {
 		"--var=DBDIR="+filepath.Join(dir, "db"),
 		"--var=LOGDIR="+filepath.Join(dir, "log"))
 	r.cmd.Stdout, r.cmd.Stderr = stdout, stdout
-	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := r.cmd.Start(); err != nil {
+	done, err := mtarig.StartGroup(r.cmd)
+	if err != nil {
 		tb.Fatalf("start rspamd: %v", err)
 	}
-	go func() { _ = r.cmd.Wait(); close(r.done) }()
+	r.done = done
 	tb.Cleanup(func() {
-		_ = r.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-r.done:
-		case <-time.After(5 * time.Second):
-		}
-		stopGroup(r.cmd, r.done)
+		mtarig.Terminate(r.cmd, r.done)
 		if tb.Failed() {
-			tb.Logf("rspamd log (tail):\n%s", tail(r.log(), 40))
+			tb.Logf("rspamd log (tail):\n%s", mtarig.Tail(r.log(), 40))
 		}
 	})
 
-	if err := waitDial(r.Addr, r.done, 90*time.Second); err != nil {
+	if err := mtarig.WaitDial(r.Addr, r.done, 90*time.Second); err != nil {
 		out, _ := os.ReadFile(stdout.Name())
-		tb.Fatalf("rspamd: %v\n%s\nlog (tail):\n%s", err, out, tail(r.log(), 40))
+		tb.Fatalf("rspamd: %v\n%s\nlog (tail):\n%s", err, out, mtarig.Tail(r.log(), 40))
 	}
 	deadline := time.Now().Add(90 * time.Second)
 	for !hsLoaded.MatchString(r.log()) {
 		select {
 		case <-r.done:
-			tb.Fatalf("rspamd exited at start:\n%s", tail(r.log(), 40))
+			tb.Fatalf("rspamd exited at start:\n%s", mtarig.Tail(r.log(), 40))
 		default:
 		}
 		if time.Now().After(deadline) {
-			tb.Fatalf("rspamd: no hyperscan database loaded after 90s:\n%s", tail(r.log(), 40))
+			tb.Fatalf("rspamd: no hyperscan database loaded after 90s:\n%s", mtarig.Tail(r.log(), 40))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -245,7 +239,7 @@ func (r *rspamd) CPU() (time.Duration, error) {
 	}
 	var sum time.Duration
 	for _, pid := range pids {
-		d, err := procCPU(pid)
+		d, err := mtarig.ProcCPU(pid, false)
 		if err != nil {
 			return 0, err
 		}
@@ -261,7 +255,7 @@ func (r *rspamd) ResetPeakRSS() error {
 		return err
 	}
 	for _, pid := range pids {
-		if err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0); err != nil {
+		if err := mtarig.ResetPeakRSS(pid); err != nil {
 			return err
 		}
 	}
@@ -289,7 +283,7 @@ func (r *rspamd) sumStatus(file, field string) (int64, error) {
 	}
 	var sum int64
 	for _, pid := range pids {
-		n, err := procKB(fmt.Sprintf(file, pid), field)
+		n, err := mtarig.ProcKB(fmt.Sprintf(file, pid), field)
 		if err != nil {
 			return 0, err
 		}
@@ -310,7 +304,7 @@ func groupPIDs(pgid int) ([]int, error) {
 		if err != nil {
 			continue
 		}
-		f, err := procStatFields(pid)
+		f, err := mtarig.ProcStat(pid)
 		if err != nil {
 			continue // gone meanwhile
 		}
