@@ -7,7 +7,7 @@
 // private configuration: rspamd_test.go), so that their CPU time and peak RSS
 // can be read from /proc.
 //
-// Run it as root (Postfix's master requires it) after scripts/bench-deps.sh
+// Run it as root (Postfix's master requires it) after "sh scripts/test-deps.sh bench"
 // (which installs rspamd; the benchmark fails without it) with
 //
 //	go test -run '^$' -bench . -benchtime 1x -timeout 30m ./bench/postfix/

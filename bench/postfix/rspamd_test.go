@@ -21,7 +21,7 @@ import (
 // benchmark as a private process tree on loopback, never the system service.
 const (
 	rspamdBin  = "/usr/bin/rspamd"
-	rspamdHint = "rspamd is needed for the end-to-end benchmark: run scripts/bench-deps.sh as root " +
+	rspamdHint = "rspamd is needed for the end-to-end benchmark: run sh scripts/test-deps.sh bench as root " +
 		"(make bench does), or: apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y " +
 		"--no-install-recommends rspamd (then stop the system service it may start)"
 )
