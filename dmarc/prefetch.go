@@ -18,6 +18,10 @@ import (
 type Prefetcher struct {
 	r   Resolver
 	ctx context.Context
+	// CacheOnly, when set, gives a context under which r answers from its
+	// cache alone and reports a miss (spamgate/dnsx.CacheOnly): a name it
+	// answers is not fetched in a goroutine of its own.
+	CacheOnly func(context.Context) (context.Context, func() bool)
 
 	mu      sync.Mutex
 	pending map[string]*pendingTXT
@@ -52,6 +56,13 @@ func (p *Prefetcher) Prefetch(domain string) {
 		}
 		pt := &pendingTXT{done: make(chan struct{})}
 		p.pending[q] = pt
+		if p.CacheOnly != nil {
+			probe, missed := p.CacheOnly(p.ctx)
+			if pt.txts, pt.err = p.r.LookupTXT(probe, q); !missed() {
+				close(pt.done)
+				continue
+			}
+		}
 		go func() {
 			defer close(pt.done)
 			pt.txts, pt.err = p.r.LookupTXT(p.ctx, q)

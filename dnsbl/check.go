@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+
+	"spamgate/dnsx"
 )
 
 // errInvalidIP is every zone's Err when Check gets no usable address.
@@ -74,6 +76,10 @@ func (c *Checker) start(ctx context.Context, all string, prefixLen int, out []Zo
 			continue
 		}
 		pending++
+		if dnsx.IsCacheOnly(ctx) { // answered from the cache at once: no goroutine
+			answers <- answer{i, c.lookup(ctx, z, name)}
+			continue
+		}
 		go func() { answers <- answer{i, c.lookup(ctx, z, name)} }()
 	}
 	return pending

@@ -78,6 +78,9 @@ func (r *Resolver) cached(k key) (*answer, bool) {
 // resolveMiss asks the nameservers, through the cache's coalescing loader
 // when there is a cache.
 func (r *Resolver) resolveMiss(ctx context.Context, k key) *answer {
+	if missedCache(ctx) {
+		return notCached
+	}
 	if r.cache == nil {
 		return r.query(ctx, k)
 	}

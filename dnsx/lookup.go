@@ -61,7 +61,7 @@ func (r *Resolver) lookup(ctx context.Context, name, display string, qtype uint1
 
 // errorOf returns a's error for callers, and counts the failures.
 func (r *Resolver) errorOf(a *answer, name string) error {
-	if a.outcome == failed {
+	if a.outcome == failed && a != notCached {
 		r.stats.errors.Add(1)
 	}
 	return a.err(name)

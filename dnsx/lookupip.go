@@ -45,6 +45,9 @@ func (r *Resolver) resolveBoth(ctx context.Context, name string) (v4, v6 *answer
 	k4, k6 := key{name, dns.TypeA}, key{name, dns.TypeAAAA}
 	v4, ok4 := r.cached(k4)
 	v6, ok6 := r.cached(k6)
+	if (!ok4 || !ok6) && missedCache(ctx) {
+		return notCached, notCached
+	}
 	switch {
 	case !ok4 && !ok6:
 		done := make(chan struct{})

@@ -1,6 +1,11 @@
 package engine
 
-import "context"
+import (
+	"context"
+	"time"
+
+	"spamgate/dnsx"
+)
 
 // future is a lookup started as soon as its inputs are known (DNSBL at
 // connect, sender domain and SPF at MAIL) and awaited by the stage that needs
@@ -36,4 +41,24 @@ func (f *future[T]) wait(ctx context.Context) (v T, ok bool) {
 	case <-ctx.Done():
 		return v, false
 	}
+}
+
+// lookup starts a check that only needs DNS, under the check timeout and
+// timed as check. When the DNS cache can answer all of it (repeat senders)
+// it runs at once and starts no goroutine: at low load every goroutine start
+// wakes a thread, a context switch that cost more CPU than the check. Else
+// it runs in a goroutine, as start does.
+func lookup[T any](s *Session, parent context.Context, check string, f func(context.Context) T) *future[T] {
+	t0 := time.Now()
+	probe, missed := dnsx.CacheOnly(parent)
+	if v := f(probe); !missed() {
+		s.e.timed(check, t0)
+		return done(v)
+	}
+	return start(func() T {
+		ctx, cancel := context.WithTimeout(parent, s.e.timeout)
+		defer cancel()
+		defer s.e.timed(check, t0)
+		return f(ctx)
+	})
 }

@@ -17,9 +17,7 @@ func (s *Session) startIPRev(addr netip.Addr) {
 		return
 	}
 	words := s.e.cfg.IPRev.DynamicWords
-	s.iprev = start(func() iprev.Result {
-		ctx, cancel := context.WithTimeout(s.ctx, s.e.timeout)
-		defer cancel()
+	s.iprev = lookup(s, s.ctx, "iprev", func(ctx context.Context) iprev.Result {
 		return iprev.Check(ctx, s.e.resolver, addr, words)
 	})
 }
@@ -64,9 +62,7 @@ func (s *Session) startHelo(name string) {
 		s.heloCheck = done(heloFacts{IPLiteral: true})
 		return
 	}
-	s.heloCheck = start(func() heloFacts {
-		ctx, cancel := context.WithTimeout(s.ctx, s.e.timeout)
-		defer cancel()
+	s.heloCheck = lookup(s, s.ctx, "helo", func(ctx context.Context) heloFacts {
 		_, err := s.e.resolver.LookupIP(ctx, "ip", name)
 		return heloFacts{Unresolved: err != nil && dnsx.IsNotFound(err)}
 	})

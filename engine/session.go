@@ -6,13 +6,13 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"time"
 
 	"spamgate/authres"
 	"spamgate/checks"
 	"spamgate/dkim"
 	"spamgate/dmarc"
 	"spamgate/dnsbl"
+	"spamgate/dnsx"
 	"spamgate/iprev"
 	"spamgate/policy"
 	"spamgate/score"
@@ -127,10 +127,7 @@ func (s *Session) Connect(c Client) {
 	if s.e.dnsbl == nil {
 		return
 	}
-	s.dnsbl = start(func() dnsbl.Result {
-		ctx, cancel := context.WithTimeout(s.ctx, s.e.timeout)
-		defer cancel()
-		defer s.e.timed("dnsbl", time.Now())
+	s.dnsbl = lookup(s, s.ctx, "dnsbl", func(ctx context.Context) dnsbl.Result {
 		return s.e.dnsbl.Check(ctx, c.Addr)
 	})
 }
@@ -181,10 +178,7 @@ func (s *Session) Mail(sender string) {
 	}
 	if s.e.cfg.SenderDomain.Enabled {
 		if d := checks.SenderDomain(sender); d != "" {
-			m.senderDomain = start(func() checks.SenderDomainResult {
-				ctx, cancel := context.WithTimeout(ctx, s.e.timeout)
-				defer cancel()
-				defer s.e.timed("sender_domain", time.Now())
+			m.senderDomain = lookup(s, ctx, "sender_domain", func(ctx context.Context) checks.SenderDomainResult {
 				return checks.CheckSenderDomain(ctx, s.e.resolver, d)
 			})
 		}
@@ -193,6 +187,7 @@ func (s *Session) Mail(sender string) {
 		// The envelope domain is the SPF identifier DMARC aligns, and
 		// usually the From domain as well.
 		m.dmarcPre = dmarc.NewPrefetcher(ctx, s.e.resolver)
+		m.dmarcPre.CacheOnly = dnsx.CacheOnly
 		if d := checks.SenderDomain(sender); d != "" {
 			m.dmarcPre.Prefetch(d)
 		} else {
@@ -201,10 +196,7 @@ func (s *Session) Mail(sender string) {
 	}
 	if s.e.cfg.SPF.Enabled && s.client.Addr.IsValid() {
 		req := spf.Request{IP: s.client.Addr, Helo: s.helo, Sender: sender, Receiver: s.receiver()}
-		m.spf = start(func() spf.Outcome {
-			ctx, cancel := context.WithTimeout(ctx, s.e.timeout)
-			defer cancel()
-			defer s.e.timed("spf", time.Now())
+		m.spf = lookup(s, ctx, "spf", func(ctx context.Context) spf.Outcome {
 			return spf.Check(ctx, s.e.resolver, req)
 		})
 	}
