@@ -19,10 +19,16 @@ var errTooManyFiles = syscall.EMFILE
 // enforces an idle timeout (go-milter sets no read deadline of its own).
 // Reads are buffered: go-milter reads every packet in two small reads
 // (length, then payload), and Postfix sends the no-reply events back to
-// back, so one system call now fetches several packets.
+// back, so one system call now fetches several packets. Writes are held
+// until spamgate next waits for Postfix, or closes: go-milter writes every
+// packet on its own (at end of message one per header edit, then the
+// reply), and Postfix is waiting for the last of them anyway, so one system
+// call sends them all.
 type conn struct {
 	net.Conn
 	br        *bufio.Reader
+	wmu       sync.Mutex // Close may come from Shutdown's goroutine
+	wbuf      []byte
 	idle      time.Duration
 	inMessage atomic.Bool
 	draining  atomic.Bool
@@ -38,6 +44,31 @@ func newConn(nc net.Conn, idle time.Duration) *conn {
 
 func (c *conn) Read(b []byte) (int, error) { return c.br.Read(b) }
 
+// Write holds b until flush.
+func (c *conn) Write(b []byte) (int, error) {
+	c.wmu.Lock()
+	c.wbuf = append(c.wbuf, b...)
+	c.wmu.Unlock()
+	return len(b), nil
+}
+
+// flush sends what Write held. Postfix waits for a reply before it sends
+// anything that needs one, so flushing before every socket read is soon
+// enough.
+func (c *conn) flush() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if len(c.wbuf) == 0 {
+		return nil
+	}
+	_, err := c.Conn.Write(c.wbuf)
+	c.wbuf = c.wbuf[:0]
+	if cap(c.wbuf) > 64<<10 {
+		c.wbuf = nil
+	}
+	return err
+}
+
 // drainGrace is how long a draining connection between messages still
 // waits for Postfix: a MAIL it sent just before the drain (no reply is
 // awaited for it) is already on its way and should be served, not cut off.
@@ -49,6 +80,9 @@ type socketReader struct{ c *conn }
 
 func (r socketReader) Read(b []byte) (int, error) {
 	c := r.c
+	if err := c.flush(); err != nil {
+		return 0, err
+	}
 	if c.idle > 0 {
 		c.SetReadDeadline(time.Now().Add(c.idle))
 	}
@@ -66,6 +100,7 @@ func (r socketReader) Read(b []byte) (int, error) {
 }
 
 func (c *conn) Close() error {
+	_ = c.flush() // the last reply, when go-milter closes after it
 	err := c.Conn.Close()
 	c.closeOnce.Do(func() { close(c.closed) })
 	return err
