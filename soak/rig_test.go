@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -90,33 +89,6 @@ func queueFiles(pf *postfixtest.Postfix) (int, error) {
 }
 
 // ---- CPU accounting, from /proc ----
-
-// postfixCPU is the CPU time of the instance's master and every Postfix
-// daemon it ran: the reaped ones are in master's cutime and cstime, the
-// live ones are read one by one.
-func postfixCPU(pf *postfixtest.Postfix) time.Duration {
-	b, err := os.ReadFile(filepath.Join(pf.Dir, "queue", "pid", "master.pid"))
-	if err != nil {
-		return 0
-	}
-	master, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		return 0
-	}
-	total, _ := mtarig.ProcCPU(master, true)
-	dirs, _ := filepath.Glob("/proc/[0-9]*/stat")
-	for _, d := range dirs {
-		pid, err := strconv.Atoi(filepath.Base(filepath.Dir(d)))
-		if err != nil {
-			continue
-		}
-		if f, err := mtarig.ProcStat(pid); err == nil && f[1] == strconv.Itoa(master) {
-			d, _ := mtarig.ProcCPU(pid, false)
-			total += d
-		}
-	}
-	return total
-}
 
 // selfCPU is this test process's CPU time: the client, the sink, the DNS
 // server.

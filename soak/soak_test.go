@@ -259,7 +259,7 @@ func TestSoak(t *testing.T) {
 	}
 	delivered := time.Since(start)
 	sgCPU, _ := sg.CPU()
-	pfCPU, ownCPU := postfixCPU(pf), selfCPU()-cpu0
+	pfCPU, ownCPU := mtarig.PostfixCPU(pf), selfCPU()-cpu0
 
 	// ---- account for every message ----
 	got, noID := sk.Snapshot()

@@ -219,6 +219,7 @@ type result struct {
 	accepted  time.Duration // smtp-source done: every message accepted by smtpd
 	delivered time.Duration // every message received by smtp-sink
 	cpu       time.Duration // the milter's user+system time; 0 without a milter
+	pfCPU     time.Duration // Postfix's (master and every daemon it ran)
 	peakRSS   int64         // the milter's VmHWM during the run
 	pss       int64         // its PSS at the end (rspamd: several processes); 0 if not read
 	queries   int64         // DNS queries answered during the run
@@ -261,6 +262,7 @@ func measure(t target, s *sink, conc, n int) (result, error) {
 		q0 = t.dns.Queries()
 	}
 	base := s.Count()
+	pf0 := mtarig.PostfixCPU(t.postfix)
 	start := time.Now()
 	if err := runSource(context.Background(), t.postfix.SMTPAddr, conc, n, messageLen); err != nil {
 		return r, err
@@ -270,6 +272,7 @@ func measure(t target, s *sink, conc, n int) (result, error) {
 		return r, err
 	}
 	r.delivered = time.Since(start)
+	r.pfCPU = mtarig.PostfixCPU(t.postfix) - pf0
 	if t.dns != nil {
 		r.queries = t.dns.Queries() - q0
 	}

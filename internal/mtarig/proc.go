@@ -7,10 +7,13 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"spamgate/internal/postfixtest"
 )
 
 // StartGroup starts cmd as the leader of its own process group (so that
@@ -155,4 +158,31 @@ func Tail(s string, lines int) string {
 		l = l[len(l)-lines:]
 	}
 	return strings.Join(l, "\n")
+}
+
+// PostfixCPU is the CPU time of the instance's master and every Postfix
+// daemon it ran: the reaped ones are in master's cutime and cstime, the
+// live ones are read one by one.
+func PostfixCPU(pf *postfixtest.Postfix) time.Duration {
+	b, err := os.ReadFile(filepath.Join(pf.Dir, "queue", "pid", "master.pid"))
+	if err != nil {
+		return 0
+	}
+	master, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return 0
+	}
+	total, _ := ProcCPU(master, true)
+	dirs, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(filepath.Base(filepath.Dir(d)))
+		if err != nil {
+			continue
+		}
+		if f, err := ProcStat(pid); err == nil && f[1] == strconv.Itoa(master) {
+			d, _ := ProcCPU(pid, false)
+			total += d
+		}
+	}
+	return total
 }
