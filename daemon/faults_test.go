@@ -153,7 +153,7 @@ func faultTimedTx(addr string, tx miltertest.Tx) (*miltertest.Result, faultWait,
 	if accepted == 0 {
 		return res, slowest, s.Abort() // Postfix does not go on to DATA
 	}
-	if err := faultHeaders(s, tx); err != nil {
+	if err := miltertest.Headers(s, tx); err != nil {
 		return nil, slowest, err
 	}
 	if err := s.Macros(gomilter.CodeEOB, "i", tx.QueueID); err != nil {
@@ -183,25 +183,6 @@ func faultHello(s *gomilter.ClientSession, tx miltertest.Tx) error {
 	}
 	if _, err := s.Helo(tx.Helo); err != nil {
 		return fmt.Errorf("HELO: %w", err)
-	}
-	return nil
-}
-
-// faultHeaders sends the header fields and the end of the header.
-func faultHeaders(s *gomilter.ClientSession, tx miltertest.Tx) error {
-	for _, h := range tx.Headers {
-		if err := s.Macros(gomilter.CodeHeader, "i", tx.QueueID); err != nil {
-			return err
-		}
-		if _, err := s.HeaderField(h[0], h[1]); err != nil {
-			return fmt.Errorf("header %s: %w", h[0], err)
-		}
-	}
-	if err := s.Macros(gomilter.CodeEOH, "i", tx.QueueID); err != nil {
-		return err
-	}
-	if _, err := s.HeaderEnd(); err != nil {
-		return fmt.Errorf("EOH: %w", err)
 	}
 	return nil
 }
@@ -653,7 +634,7 @@ func faultAbortedTx(addr string, kind faultAbortKind) error {
 	if kind == faultDropBeforeData {
 		return conn.Close()
 	}
-	if err := faultHeaders(s, tx); err != nil {
+	if err := miltertest.Headers(s, tx); err != nil {
 		return err
 	}
 	if _, err := s.BodyChunk([]byte(strings.Repeat("body line of an aborted message\r\n", 1000))); err != nil {
@@ -801,7 +782,7 @@ func TestFaultAbortedTransactions(t *testing.T) {
 	if _, err := s.Rcpt("<alice@example.net>", nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := faultHeaders(s, tx); err != nil {
+	if err := miltertest.Headers(s, tx); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.BodyChunk([]byte("half a body\r\n")); err != nil {

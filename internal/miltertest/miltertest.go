@@ -156,7 +156,9 @@ func connect(s *gomilter.ClientSession, tx Tx) error {
 	return nil
 }
 
-func content(s *gomilter.ClientSession, tx Tx, res *Result) error {
+// Headers sends tx's header fields and the end of the header, each with
+// the queue id macro, as Postfix does.
+func Headers(s *gomilter.ClientSession, tx Tx) error {
 	for _, h := range tx.Headers {
 		if err := s.Macros(gomilter.CodeHeader, "i", tx.QueueID); err != nil {
 			return err
@@ -170,6 +172,13 @@ func content(s *gomilter.ClientSession, tx Tx, res *Result) error {
 	}
 	if _, err := s.HeaderEnd(); err != nil {
 		return fmt.Errorf("EOH: %w", err)
+	}
+	return nil
+}
+
+func content(s *gomilter.ClientSession, tx Tx, res *Result) error {
+	if err := Headers(s, tx); err != nil {
+		return err
 	}
 	if err := s.Macros(gomilter.CodeEOB, "i", tx.QueueID); err != nil {
 		return err
