@@ -1,11 +1,11 @@
 package policy
 
 import (
-	"fmt"
 	"strings"
-	"unicode/utf8"
 
 	"golang.org/x/net/idna"
+
+	"spamgate/internal/domainname"
 )
 
 // address is an envelope address split for lookups, in lookup form: lower
@@ -47,68 +47,14 @@ func lookupDomain(d string) (string, bool) {
 	if d == "" || d[0] == '[' {
 		return d, false
 	}
-	if isASCII(d) {
-		return d, checkHostname(d) == nil
+	if domainname.IsASCII(d) {
+		return d, domainname.Check(d) == nil
 	}
 	a, err := idna.Lookup.ToASCII(d)
 	if err != nil {
 		return d, false
 	}
-	return a, checkHostname(a) == nil
-}
-
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			return false
-		}
-	}
-	return true
-}
-
-// keyDomain checks and normalizes a domain written by an admin: lower case,
-// A-labels, and each label made of letters, digits, '-' and '_'.
-func keyDomain(d string) (string, error) {
-	d = strings.TrimSuffix(d, ".")
-	a := strings.ToLower(d)
-	if !isASCII(d) || strings.Contains(a, "xn--") {
-		var err error
-		if a, err = idna.Lookup.ToASCII(d); err != nil {
-			return "", fmt.Errorf("%q is not a valid domain name: %w", d, err)
-		}
-		// An A-label is matched as written; one IDNA would rewrite
-		// could never match, so it must be refused here.
-		if isASCII(d) && a != strings.ToLower(d) {
-			return "", fmt.Errorf("%q is not a valid domain name: bad A-label", d)
-		}
-	}
-	if err := checkHostname(a); err != nil {
-		return "", fmt.Errorf("%q is not a valid domain name: %w", d, err)
-	}
-	return a, nil
-}
-
-// checkHostname applies RFC 1035 lengths and a permissive character set
-// ('_' is allowed: some internal names use it) to a lower-case A-label name.
-func checkHostname(d string) error {
-	if d == "" {
-		return fmt.Errorf("empty")
-	}
-	if len(d) > 253 {
-		return fmt.Errorf("longer than 253 characters")
-	}
-	for label := range strings.SplitSeq(d, ".") {
-		if label == "" || len(label) > 63 {
-			return fmt.Errorf("label %q is empty or longer than 63 characters", label)
-		}
-		for i := 0; i < len(label); i++ {
-			c := label[i]
-			if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
-				return fmt.Errorf("label %q has the character %q", label, c)
-			}
-		}
-	}
-	return nil
+	return a, domainname.Check(a) == nil
 }
 
 // parents calls yield with the parent-domain keys of a lookup-form domain,

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"spamgate/internal/domainname"
 )
 
 // recipientKey checks a rule's recipient and returns it in lookup form:
@@ -44,7 +46,7 @@ func addressOrDomain(k string) (string, error) {
 	if dot {
 		domain = domain[1:]
 	}
-	d, err := keyDomain(domain)
+	d, err := domainname.Normalize(domain)
 	switch {
 	case err != nil:
 		return "", fmt.Errorf("%q: %w", k, err)

@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 	"unicode/utf8"
+
+	"spamgate/internal/domainname"
 )
 
 // maxLine bounds one line of a table file.
@@ -117,7 +119,7 @@ func entryKey(text string) (string, error) {
 	if at < 0 {
 		return "", fmt.Errorf("%q is neither an address (user@domain) nor a catch-all (@domain)", text)
 	}
-	domain, err := lookupDomain(text[at+1:])
+	domain, err := domainname.Normalize(text[at+1:])
 	if err != nil {
 		return "", fmt.Errorf("%q: %w", text, err)
 	}

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"sync/atomic"
 	"unicode/utf8"
+
+	"spamgate/internal/domainname"
 )
 
 // Validator answers Check for the configured domains. It is safe for
@@ -59,7 +61,7 @@ func (v *Validator) setDomains(domains []string) error {
 		return errors.New("recipients: no domains to validate")
 	}
 	for _, d := range domains {
-		a, err := lookupDomain(d)
+		a, err := domainname.Normalize(d)
 		if err != nil {
 			return fmt.Errorf("recipients: domain: %w", err)
 		}
