@@ -32,11 +32,10 @@ const installHint = "run scripts/test-deps.sh as root (make deps), or: apt-get u
 // redisServer is a throwaway redis-server on a loopback port, killed when
 // the test ends. Nothing is saved to disk.
 type Server struct {
-	t    testing.TB
-	port int
-	dir  string
-	argv func(port int) []string
-	proc *proctest.Process // nil once killed
+	proctest.Server // Port, Addr, Kill, Restart (its data is gone), Pause, Resume
+	t               testing.TB
+	dir             string
+	argv            func(port int) []string
 }
 
 // Start starts a plain redis-server; extra are more "--name value"
@@ -62,41 +61,25 @@ func StartWith(t testing.TB, argv func(dir string, port int) []string) *Server {
 	}
 	dir := t.TempDir()
 	s := &Server{t: t, dir: dir, argv: func(port int) []string { return argv(dir, port) }}
-	t.Cleanup(s.Kill)
-	var err error
-	for range 3 { // the free port may be taken before redis-server binds it
-		s.port = FreePort(t)
-		if err = s.start(); err == nil {
-			return s
-		}
+	if err := s.Run(t, "redis-server", s.launch); err != nil {
+		t.Fatalf("%v", err)
 	}
-	t.Fatalf("%v", err)
-	return nil
+	return s
 }
 
 // FreePort returns a loopback TCP port that was free a moment ago.
-func FreePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("find a free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+func FreePort(t testing.TB) int { return proctest.FreePort(t) }
 
-// start runs the server on s.port and waits until it answers.
-func (s *Server) start() error {
-	p, err := proctest.Start(s.argv(s.port), filepath.Join(s.dir, "redis.log"))
+// launch runs the server on port and waits until it answers.
+func (s *Server) launch(port int) (*proctest.Process, error) {
+	p, err := proctest.Start(s.argv(port), filepath.Join(s.dir, "redis.log"))
 	if err != nil {
-		return fmt.Errorf("redis-server: %w", err)
+		return nil, fmt.Errorf("redis-server: %w", err)
 	}
-	s.proc = p
 	if err := p.WaitReady(5*time.Second, 5*time.Millisecond, func() error { return ping(s.Addr()) }); err != nil {
-		s.proc = nil
-		return fmt.Errorf("redis-server on port %d: %w:\n%s", s.port, err, s.log())
+		return nil, fmt.Errorf("redis-server on port %d: %w:\n%s", port, err, s.log())
 	}
-	return nil
+	return p, nil
 }
 
 // ping sends PING in RESP by hand, so that the harness does not depend on
@@ -122,50 +105,9 @@ func ping(addr string) error {
 	return nil
 }
 
-// Addr is the server's "127.0.0.1:PORT".
-func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
-
 func (s *Server) log() string {
 	b, _ := os.ReadFile(filepath.Join(s.dir, "redis.log"))
 	return string(b)
-}
-
-// Kill stops the server at once, as a crash would, and waits until it is
-// gone so that the port is free for restart.
-func (s *Server) Kill() {
-	if s.proc == nil {
-		return
-	}
-	if err := s.proc.Kill(); err != nil {
-		s.t.Errorf("redis-server on port %d: %v", s.port, err)
-	}
-	s.proc = nil
-}
-
-// Restart starts a new server on the same port; its data is gone.
-func (s *Server) Restart() {
-	s.t.Helper()
-	s.Kill()
-	if err := s.start(); err != nil {
-		s.t.Fatalf("restart: %v", err)
-	}
-}
-
-// Pause freezes the server: connections are accepted by the kernel, but
-// nothing is answered, as with a server stuck in a long command or swapping.
-func (s *Server) Pause() {
-	s.t.Helper()
-	if err := s.proc.Pause(); err != nil {
-		s.t.Fatalf("redis-server: %v", err)
-	}
-}
-
-// Resume undoes Pause.
-func (s *Server) Resume() {
-	s.t.Helper()
-	if err := s.proc.Resume(); err != nil {
-		s.t.Fatalf("redis-server: %v", err)
-	}
 }
 
 // Client is a client for setting up test data, separate from the Source.
@@ -174,9 +116,6 @@ func (s *Server) Client() *redis.Client {
 	s.t.Cleanup(func() { _ = c.Close() })
 	return c
 }
-
-// Port is the server's TCP port.
-func (s *Server) Port() int { return s.port }
 
 // Dir is the server's working directory.
 func (s *Server) Dir() string { return s.dir }

@@ -13,7 +13,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
@@ -42,12 +41,13 @@ const installHint = "run scripts/test-deps.sh as root (make deps), or: apt-get u
 // Server is a throwaway slapd. It runs as the test's user (root in CI):
 // dropping privileges would need the temp dir to be readable by openldap.
 type Server struct {
+	// Port, Addr, Kill (as a crash would: MDB survives it), Restart (same
+	// port, same data), Pause, Resume.
+	proctest.Server
 	t        testing.TB
 	dir      string
-	port     int
 	password string
-	tls      *tlsFiles         // nil: no StartTLS
-	proc     *proctest.Process // nil once killed
+	tls      *tlsFiles // nil: no StartTLS
 }
 
 // Start builds a server whose database holds ldif (LDIF entries under
@@ -82,16 +82,11 @@ func start(t testing.TB, ldif string, withTLS bool) *Server {
 	if err := build(s.dir, s.password, ldif, s.tls); err != nil {
 		t.Fatalf("slapdtest: %v", err)
 	}
-	t.Cleanup(s.cleanup)
-	var err error
-	for range 3 { // the free port may be taken before slapd binds it
-		s.port = freePort(t)
-		if err = s.start(); err == nil {
-			return s
-		}
+	t.Cleanup(s.showLog)
+	if err := s.Run(t, "slapd", s.launch); err != nil {
+		t.Fatalf("slapdtest: %v", err)
 	}
-	t.Fatalf("slapdtest: %v", err)
-	return nil
+	return s
 }
 
 func randomPassword(t testing.TB) string {
@@ -102,38 +97,25 @@ func randomPassword(t testing.TB) string {
 	return hex.EncodeToString(b)
 }
 
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("find a free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// cleanup kills the server and, when the test failed, shows its log.
-func (s *Server) cleanup() {
-	s.Kill()
+// showLog shows the server's log when the test failed.
+func (s *Server) showLog() {
 	if s.t.Failed() {
 		s.t.Logf("slapd log (%s):\n%s", s.logPath(), s.log())
 	}
 }
 
-// start runs slapd on s.port and waits until a bind works.
-func (s *Server) start() error {
+// launch runs slapd on port and waits until a bind works.
+func (s *Server) launch(port int) (*proctest.Process, error) {
 	// -d keeps slapd in the foreground; "stats" logs one line per
 	// operation, which is what one wants to read when a test fails.
 	p, err := proctest.Start([]string{Slapd, "-d", "stats", "-F", filepath.Join(s.dir, "config"), "-h", s.URL() + "/"}, s.logPath())
 	if err != nil {
-		return fmt.Errorf("slapd: %w", err)
+		return nil, fmt.Errorf("slapd: %w", err)
 	}
-	s.proc = p
 	if err := p.WaitReady(10*time.Second, 10*time.Millisecond, s.tryBind); err != nil {
-		s.proc = nil
-		return fmt.Errorf("slapd on port %d: %w:\n%s", s.port, err, s.log())
+		return nil, fmt.Errorf("slapd on port %d: %w:\n%s", port, err, s.log())
 	}
-	return nil
+	return p, nil
 }
 
 func (s *Server) tryBind() error {
@@ -153,58 +135,8 @@ func (s *Server) log() string {
 	return string(b)
 }
 
-// Kill stops the server at once, as a crash would (MDB survives that), and
-// waits until it is gone so that the port is free for Restart.
-func (s *Server) Kill() {
-	if s.proc == nil {
-		return
-	}
-	if err := s.proc.Kill(); err != nil {
-		s.t.Errorf("slapd on port %d: %v", s.port, err)
-	}
-	s.proc = nil
-}
-
-// Restart starts the server again on the same port with the same data.
-func (s *Server) Restart() {
-	s.t.Helper()
-	s.Kill()
-	if err := s.start(); err != nil {
-		s.t.Fatalf("slapdtest: restart: %v", err)
-	}
-}
-
-// Pause freezes the server: the kernel still accepts connections, but
-// nothing is answered, as with a hung directory server.
-func (s *Server) Pause() {
-	s.t.Helper()
-	if s.proc == nil {
-		s.t.Fatal("slapdtest: Pause: slapd is not running")
-	}
-	if err := s.proc.Pause(); err != nil {
-		s.t.Fatalf("slapdtest: %v", err)
-	}
-}
-
-// Resume undoes Pause.
-func (s *Server) Resume() {
-	s.t.Helper()
-	if s.proc == nil {
-		s.t.Fatal("slapdtest: Resume: slapd is not running")
-	}
-	if err := s.proc.Resume(); err != nil {
-		s.t.Fatalf("slapdtest: %v", err)
-	}
-}
-
 // URL is "ldap://127.0.0.1:PORT".
 func (s *Server) URL() string { return "ldap://" + s.Addr() }
-
-// Addr is "127.0.0.1:PORT".
-func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
-
-// Port is the server's TCP port.
-func (s *Server) Port() int { return s.port }
 
 // BindDN is the rootdn, which may read and write everything.
 func (s *Server) BindDN() string { return AdminDN }

@@ -11,7 +11,7 @@ import (
 	"spamgate/internal/proctest"
 )
 
-// argv is the spamd command line for s.port.
+// argv is the spamd command line for the port of s.Addr().
 func (s *Server) argv() []string {
 	argv := []string{Binary,
 		"--listen=" + s.Addr(),
@@ -31,21 +31,19 @@ func (s *Server) argv() []string {
 	return argv
 }
 
-// start runs spamd on s.port and waits until it answers PING. proctest
+// launch runs spamd on port and waits until it answers PING. proctest
 // gives it its own process group, so that Kill reaches the children spamd
 // forks (they share the listening socket and would go on answering).
-func (s *Server) start() error {
+func (s *Server) launch(port int) (*proctest.Process, error) {
 	p, err := proctest.Start(s.argv(), filepath.Join(s.dir, "spamd.log"))
 	if err != nil {
-		return fmt.Errorf("spamd: %w", err)
+		return nil, fmt.Errorf("spamd: %w", err)
 	}
-	s.proc = p
 	if err := p.WaitReady(startTimeout, 50*time.Millisecond, func() error { return ping(s.Addr()) }); err != nil {
-		s.proc = nil
-		s.waitClosed()
-		return fmt.Errorf("spamd on port %d: %w:\n%s", s.port, err, s.Log())
+		_ = p.Kill() // and the children it forked
+		return nil, fmt.Errorf("spamd on port %d: %w:\n%s", port, err, s.Log())
 	}
-	return nil
+	return p, nil
 }
 
 // ping speaks the protocol by hand, so that the rig does not depend on the
@@ -68,31 +66,4 @@ func ping(addr string) error {
 		return fmt.Errorf("PING answered %q", line)
 	}
 	return nil
-}
-
-// Kill stops spamd and its children at once, as a crash would, and waits
-// until the port refuses connections.
-func (s *Server) Kill() {
-	if s.proc == nil {
-		return
-	}
-	if err := s.proc.Kill(); err != nil {
-		s.t.Errorf("spamd on port %d: %v", s.port, err)
-	}
-	s.proc = nil
-	s.waitClosed()
-}
-
-// waitClosed waits until nothing accepts on the port: the children die
-// a moment after the parent that was waited for.
-func (s *Server) waitClosed() {
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
-		c, err := net.DialTimeout("tcp", s.Addr(), 100*time.Millisecond)
-		if err != nil {
-			return
-		}
-		c.Close()
-		time.Sleep(10 * time.Millisecond)
-	}
-	s.t.Errorf("port %d still accepts after spamd was killed", s.port)
 }

@@ -9,10 +9,8 @@
 package spamdtest
 
 import (
-	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
@@ -54,10 +52,9 @@ required_score 5.0
 
 // Server is a throwaway spamd on a loopback port.
 type Server struct {
-	t    testing.TB
-	port int
-	dir  string
-	proc *proctest.Process // nil once killed
+	proctest.Server // Port, Addr, Kill (spamd and its children), Restart, Pause, Resume
+	t               testing.TB
+	dir             string
 }
 
 // Start runs spamd on a free loopback port and waits until it answers PING.
@@ -69,41 +66,19 @@ func Start(t testing.TB) *Server {
 		t.Fatalf("spamd is needed for these tests: %v; %s", err, installHint)
 	}
 	s := &Server{t: t, dir: configDir(t)}
-	t.Cleanup(s.Kill)
-	t.Cleanup(func() { // runs first: the log of a failed test, before it is removed
+	t.Cleanup(func() { // the log of a failed test, before it is removed
 		if t.Failed() {
 			t.Logf("spamd log:\n%s", s.Log())
 		}
 	})
-	var err error
-	for range 3 { // the free port may be taken before spamd binds it
-		s.port = freePort(t)
-		if err = s.start(); err == nil {
-			return s
-		}
+	if err := s.Run(t, "spamd", s.launch); err != nil {
+		t.Fatalf("%v", err)
 	}
-	t.Fatalf("%v", err)
-	return nil
+	return s
 }
-
-// Addr is the server's "127.0.0.1:PORT".
-func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
-
-// Port is the server's TCP port.
-func (s *Server) Port() int { return s.port }
 
 // Log is what spamd wrote so far.
 func (s *Server) Log() string {
 	b, _ := os.ReadFile(filepath.Join(s.dir, "spamd.log"))
 	return string(b)
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("find a free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
