@@ -14,22 +14,6 @@ import (
 	"spamgate/internal/slapdtest"
 )
 
-// recipientsLDIF: two mailboxes of example.test in the directory.
-const recipientsLDIF = `dn: uid=alice,dc=example,dc=test
-objectClass: inetOrgPerson
-uid: alice
-cn: Alice
-sn: A
-mail: alice@example.test
-
-dn: uid=bob,dc=example,dc=test
-objectClass: inetOrgPerson
-uid: bob
-cn: Bob
-sn: B
-mail: bob@example.test
-`
-
 const (
 	rcptReplyUnknown  = "550 5.1.1 Recipient address rejected: User unknown"
 	rcptReplyTempFail = "451 4.3.0 Recipient address lookup failed, please try again later"
@@ -100,7 +84,7 @@ func checkRcpts(t *testing.T, res *miltertest.Result, want map[string]string) {
 }
 
 func TestRecipientValidationTableAndLDAP(t *testing.T) {
-	slapd := slapdtest.Start(t, recipientsLDIF)
+	slapd := slapdtest.Start(t, slapdtest.TwoMailboxes)
 	table := writeRecipientTable(t)
 	r := startRig(t, recipientsExtra(t, slapd, table, "tempfail"))
 	const injection = "*)(mail=*@example.test"
@@ -184,7 +168,7 @@ func TestRecipientValidationTableAndLDAP(t *testing.T) {
 // An address that is no mailbox of ours must not be found by a filter
 // built from it, whatever it holds.
 func TestRecipientFilterInjection(t *testing.T) {
-	slapd := slapdtest.Start(t, recipientsLDIF)
+	slapd := slapdtest.Start(t, slapdtest.TwoMailboxes)
 	r := startRig(t, recipientsExtra(t, slapd, writeRecipientTable(t), "tempfail"))
 	addrs := []string{"*@example.test", "alice*@example.test", `alice\2a@example.test`, "*)(uid=*@example.test", "(alice)@example.test"}
 	res := r.run(t, miltertest.Tx{ClientIP: "192.0.2.10", From: "user@good.test", Rcpts: append(addrs, "alice@example.net")})

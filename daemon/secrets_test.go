@@ -21,7 +21,7 @@ func TestSecretsNeverLogged(t *testing.T) {
 	if err := os.WriteFile(pw, []byte(secret+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	slapd := slapdtest.Start(t, recipientsLDIF)
+	slapd := slapdtest.Start(t, slapdtest.TwoMailboxes)
 	rs := redistest.Start(t, "--requirepass", "another-one") // AUTH fails
 	greylist := greylistTable("always", "redis", rs.Addr(), "") + fmt.Sprintf("password_file = %q\n", pw)
 	extra := fmt.Sprintf(`

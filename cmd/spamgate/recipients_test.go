@@ -11,23 +11,8 @@ import (
 	"spamgate/internal/slapdtest"
 )
 
-const recipientsLDIF = `dn: uid=alice,dc=example,dc=test
-objectClass: inetOrgPerson
-uid: alice
-cn: Alice
-sn: A
-mail: alice@example.test
-
-dn: uid=bob,dc=example,dc=test
-objectClass: inetOrgPerson
-uid: bob
-cn: Bob
-sn: B
-mail: bob@example.test
-`
-
 func TestRecipientsCheck(t *testing.T) {
-	s := slapdtest.Start(t, recipientsLDIF)
+	s := slapdtest.Start(t, slapdtest.TwoMailboxes)
 	dir := t.TempDir()
 	table := filepath.Join(dir, "recipients")
 	pw := filepath.Join(dir, "ldap.secret")

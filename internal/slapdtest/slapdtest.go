@@ -38,6 +38,23 @@ const (
 const installHint = "run scripts/test-deps.sh as root (make deps), or: apt-get update && " +
 	"DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends slapd ldap-utils"
 
+// TwoMailboxes is a directory of two mailboxes, alice@example.test and
+// bob@example.test, for tests of recipient validation.
+const TwoMailboxes = `dn: uid=alice,dc=example,dc=test
+objectClass: inetOrgPerson
+uid: alice
+cn: Alice
+sn: A
+mail: alice@example.test
+
+dn: uid=bob,dc=example,dc=test
+objectClass: inetOrgPerson
+uid: bob
+cn: Bob
+sn: B
+mail: bob@example.test
+`
+
 // Server is a throwaway slapd. It runs as the test's user (root in CI):
 // dropping privileges would need the temp dir to be readable by openldap.
 type Server struct {
