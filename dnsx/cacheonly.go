@@ -22,7 +22,8 @@ var notCached = &answer{outcome: failed, errText: "not in the cache (cache-only 
 // case for repeat senders, and start a goroutine only otherwise: at low load
 // each goroutine start wakes a thread, a context switch that cost more CPU
 // than the check itself. After a miss the result must be thrown away and the
-// check run again under a normal context.
+// check run again under a normal context. (The cached answers of such a
+// discarded attempt count as cache hits twice in Stats.)
 func CacheOnly(ctx context.Context) (probe context.Context, missed func() bool) {
 	var m atomic.Bool
 	return context.WithValue(ctx, cacheOnlyKey{}, &m), m.Load
