@@ -47,8 +47,10 @@ func parseAddress(s string) address {
 }
 
 // checkLocal refuses local parts no mailbox can have: empty, not UTF-8,
-// or with white space or control characters. Quoted local parts with
-// spaces are not supported: nobody hands those out.
+// or with white space, control characters or angle brackets (those delimit
+// the envelope path: parseAddress strips them, so a table entry with one
+// could never match). Quoted local parts with spaces are not supported:
+// nobody hands those out.
 func checkLocal(l string) error {
 	if l == "" {
 		return errors.New("empty local part")
@@ -57,7 +59,7 @@ func checkLocal(l string) error {
 		return errors.New("local part is not UTF-8")
 	}
 	for _, r := range l {
-		if r <= ' ' || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+		if r <= ' ' || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == '<' || r == '>' {
 			return fmt.Errorf("local part has the character %q", r)
 		}
 	}
