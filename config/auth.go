@@ -42,10 +42,25 @@ type DMARC struct {
 	// HistoryDir, when set, records every evaluation (one JSON line each,
 	// a file per day) for `spamgate dmarc report` (RFC 9990 aggregate reports).
 	HistoryDir string `toml:"history_dir"`
+	// MultipleFrom is what a message with more than one From field gets:
+	// "reject" (550 5.7.1; RFC 5322 3.6 allows one, and which one a mail
+	// client shows is anyone's guess) or "evaluate" (every domain of every
+	// From field is evaluated, the strictest disposition wins).
+	MultipleFrom string `toml:"multiple_from"`
+	// NoFromDomain is what a message gets whose From field names no domain
+	// at all (absent, empty, "undisclosed"): "reject" (550 5.7.1 when DMARC
+	// is enforced) or "none" (dmarc=permerror, no policy applied).
+	NoFromDomain string `toml:"no_from_domain"`
+	// MaxFromDomains bounds the distinct domains one From field may name;
+	// each costs DMARC lookups. More is refused like multiple_from = "reject".
+	MaxFromDomains int `toml:"max_from_domains"`
 }
 
-func defaultDKIM() DKIM   { return DKIM{Enabled: true, MaxSignatures: 5, MaxBodyBytes: 64 << 20} }
-func defaultDMARC() DMARC { return DMARC{Enabled: true, Enforce: true, QuarantineAction: "tag"} }
+func defaultDKIM() DKIM { return DKIM{Enabled: true, MaxSignatures: 5, MaxBodyBytes: 64 << 20} }
+func defaultDMARC() DMARC {
+	return DMARC{Enabled: true, Enforce: true, QuarantineAction: "tag", MultipleFrom: "reject",
+		NoFromDomain: "reject", MaxFromDomains: 5}
+}
 
 func (c *Config) validateAuth(bad func(key, format string, args ...any)) {
 	if c.DKIM.MaxSignatures < 1 || c.DKIM.MaxSignatures > 50 {
@@ -69,5 +84,14 @@ func (c *Config) validateAuth(bad func(key, format string, args ...any)) {
 	}
 	if a := c.DMARC.QuarantineAction; a != "tag" && a != "quarantine" {
 		bad("dmarc.quarantine_action", "%q is not tag or quarantine", a)
+	}
+	if a := c.DMARC.MultipleFrom; a != "reject" && a != "evaluate" {
+		bad("dmarc.multiple_from", "%q is not reject or evaluate", a)
+	}
+	if a := c.DMARC.NoFromDomain; a != "reject" && a != "none" {
+		bad("dmarc.no_from_domain", "%q is not reject or none", a)
+	}
+	if n := c.DMARC.MaxFromDomains; n < 1 || n > 50 {
+		bad("dmarc.max_from_domains", "%d is not between 1 and 50", n)
 	}
 }

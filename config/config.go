@@ -73,6 +73,11 @@ type Milter struct {
 	// their number). Beyond it the message is not DKIM-verified or signed;
 	// the other checks go on.
 	MaxHeaderBytes int64 `toml:"max_header_bytes"`
+	// MaxHeaderDeletions bounds the header fields spamgate deletes from one
+	// message (forged Authentication-Results with our authserv-id, X-Spam-*
+	// from outside). Postfix's cleanup rescans the header for each delete;
+	// thousands of them abort it. A message with more is forged: refused.
+	MaxHeaderDeletions int `toml:"max_header_deletions"`
 }
 
 // Log configures structured logging.
@@ -147,16 +152,17 @@ func Default() *Config {
 	}
 	return &Config{
 		Milter: Milter{
-			Listen:           "inet:127.0.0.1:8891",
-			SocketMode:       "0660",
-			AuthservID:       host,
-			InternalNetworks: []string{"127.0.0.0/8", "::1/128"},
-			CheckTimeout:     Duration{20 * time.Second},
-			DrainTimeout:     Duration{30 * time.Second},
-			IdleTimeout:      Duration{15 * time.Minute},
-			MaxSessions:      1000,
-			MaxSessionTime:   Duration{time.Hour},
-			MaxHeaderBytes:   1 << 20,
+			Listen:             "inet:127.0.0.1:8891",
+			SocketMode:         "0660",
+			AuthservID:         host,
+			InternalNetworks:   []string{"127.0.0.0/8", "::1/128"},
+			CheckTimeout:       Duration{20 * time.Second},
+			DrainTimeout:       Duration{30 * time.Second},
+			IdleTimeout:        Duration{15 * time.Minute},
+			MaxSessions:        1000,
+			MaxSessionTime:     Duration{time.Hour},
+			MaxHeaderBytes:     1 << 20,
+			MaxHeaderDeletions: 32,
 		},
 		Log:          Log{Level: "info", Format: "text"},
 		DNS:          DNS{Timeout: Duration{2 * time.Second}, CacheSize: 10000},

@@ -19,9 +19,13 @@ type Policy struct {
 	WatchInterval Duration `toml:"watch_interval"`
 	// TLSExemptNetworks and TLSExemptSenders are trusted relays whose
 	// cleartext deliveries are not refused by require_tls (off by default).
-	TLSExemptNetworks []string     `toml:"tls_exempt_networks"`
-	TLSExemptSenders  []string     `toml:"tls_exempt_senders"`
-	Rules             []PolicyRule `toml:"rule"`
+	TLSExemptNetworks []string `toml:"tls_exempt_networks"`
+	TLSExemptSenders  []string `toml:"tls_exempt_senders"`
+	// TLSExemptSendersSPF: a tls_exempt_senders entry exempts a message only
+	// when SPF passes for its MAIL FROM domain. The envelope sender is
+	// anyone's to claim; without SPF it is no proof of a trusted relay.
+	TLSExemptSendersSPF bool         `toml:"tls_exempt_senders_spf"`
+	Rules               []PolicyRule `toml:"rule"`
 	// Redis, when it has addresses, is a third source of rules: one hash
 	// per key, written by a hosting panel, in force at once.
 	Redis PolicyRedis `toml:"redis"`
@@ -81,7 +85,7 @@ type NexthopPolicy struct {
 }
 
 func defaultPolicy() Policy {
-	return Policy{WatchInterval: Duration{5 * time.Second},
+	return Policy{WatchInterval: Duration{5 * time.Second}, TLSExemptSendersSPF: true,
 		Redis: PolicyRedis{KeyPrefix: "spamgate:policy:", Timeout: Duration{200 * time.Millisecond}, OnError: "tempfail"}}
 }
 

@@ -32,6 +32,9 @@ func (c *Config) validate() Errors {
 	positive(bad, "milter.drain_timeout", c.Milter.DrainTimeout, time.Hour)
 	positive(bad, "milter.idle_timeout", c.Milter.IdleTimeout, 24*time.Hour)
 	positive(bad, "milter.max_session_time", c.Milter.MaxSessionTime, 7*24*time.Hour)
+	if n := c.Milter.MaxHeaderDeletions; n < 1 || n > 1000 {
+		bad("milter.max_header_deletions", "%d is not between 1 and 1000", n)
+	}
 	if c.Milter.MaxHeaderBytes < 64<<10 {
 		bad("milter.max_header_bytes", "%d is under 65536: ordinary messages would go unverified", c.Milter.MaxHeaderBytes)
 	}
