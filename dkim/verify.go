@@ -43,9 +43,14 @@ type Result struct {
 	Identity  string // i=
 	Reason    string // why, for logs and the A-R comment; empty on pass
 	// OverLimit: the message exceeded a size limit of the Verifier and the
-	// signature was not verified (Result is Policy). It says nothing about
-	// the signature: DMARC should count it as unknown, not as a failure.
+	// signature was not verified (Result is Policy).
 	OverLimit bool
+	// Unverified: the signature was not checked to the end, whatever the
+	// reason (a size limit, the deadline, a body built to exhaust memory,
+	// a broken stream). It vouches for nothing: an attacker chooses the
+	// size and shape of the message, so for DMARC it is not a pass and not
+	// a pass that might have been (temperror) either.
+	Unverified bool
 }
 
 // field is one header field as the milter handed it over. Holding the
@@ -297,7 +302,7 @@ func (v *Verifier) Close() []Result {
 	case <-v.ctx.Done():
 		// Unblock the goroutine's reads; it exits after its lookups return.
 		v.pw.CloseWithError(v.ctx.Err())
-		return v.allResults(TempError, "verification cancelled: "+v.ctx.Err().Error())
+		return v.unverified(TempError, "verification cancelled: "+v.ctx.Err().Error())
 	}
 }
 
@@ -312,7 +317,7 @@ func (v *Verifier) results(o outcome) []Result {
 	if o.err != nil && !errors.Is(o.err, msgdkim.ErrTooManySignatures) {
 		// Not a verdict about any signature: I/O trouble or cancellation.
 		// Never lose mail: report temperror so the sender's retry helps.
-		return v.allResults(TempError, strings.TrimPrefix(o.err.Error(), "dkim: "))
+		return v.unverified(TempError, strings.TrimPrefix(o.err.Error(), "dkim: "))
 	}
 	out := make([]Result, len(v.sigs))
 	for i, tags := range v.sigs {
@@ -329,7 +334,7 @@ func (v *Verifier) results(o outcome) []Result {
 // refusedResults reports the signatures of a message not verified, as
 // RFC 8601 2.7.1 "policy": signed, but not acceptable to us.
 func (v *Verifier) refusedResults() []Result {
-	out := v.allResults(Policy, strings.TrimPrefix(v.refused.Error(), "dkim: "))
+	out := v.unverified(Policy, strings.TrimPrefix(v.refused.Error(), "dkim: "))
 	var le *limitError
 	if errors.As(v.refused, &le) {
 		for i := range out {
@@ -339,11 +344,12 @@ func (v *Verifier) refusedResults() []Result {
 	return out
 }
 
-func (v *Verifier) allResults(result, reason string) []Result {
+// unverified reports every signature as not checked to the end.
+func (v *Verifier) unverified(result, reason string) []Result {
 	out := make([]Result, len(v.sigs))
 	for i, tags := range v.sigs {
 		out[i] = describe(tags)
-		out[i].Result, out[i].Reason = result, reason
+		out[i].Result, out[i].Reason, out[i].Unverified = result, reason, true
 	}
 	return out
 }
