@@ -28,3 +28,18 @@ func BenchmarkLookupTXTCached(b *testing.B) {
 		b.Fatalf("stats %+v: the benchmark left the cache", st)
 	}
 }
+
+// BenchmarkLookupTXTUncached measures the query path (no cache: every
+// lookup is a UDP exchange with the loopback server), where the in-flight
+// limits take their slots.
+func BenchmarkLookupTXTUncached(b *testing.B) {
+	s, _ := start(b, testZone)
+	r := newResolver(b, dnsx.Config{CacheSize: -1}, s.Addr)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := r.LookupTXT(ctx, "example.test"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -37,7 +37,14 @@ func (z *Zone) lookup(name string, qtype uint16) reply {
 			return reply{act: a}
 		}
 		if n == nil {
-			rep.rcode = dns.RcodeNameError
+			w, matched := z.wildcard(name, qtype)
+			if len(w) > 0 {
+				rep.answer = append(rep.answer, w...)
+				return rep
+			}
+			if !matched {
+				rep.rcode = dns.RcodeNameError
+			}
 		}
 		rep.ns = []dns.RR{z.soa(name)}
 		return rep
@@ -95,4 +102,29 @@ func appendCopies(dst, rrs []dns.RR) []dns.RR {
 		dst = append(dst, dns.Copy(rr))
 	}
 	return dst
+}
+
+// wildcard returns the records of qtype that a wildcard synthesizes for
+// name, a name the zone does not have (RFC 4592, without CNAME wildcards):
+// those of "*." under name's closest encloser, the nearest ancestor that
+// exists, copied with name as their owner. matched says a wildcard covers
+// name, so that it exists (NODATA when the wildcard lacks the type).
+func (z *Zone) wildcard(name string, qtype uint16) (rrs []dns.RR, matched bool) {
+	for p, ok := parent(name); ok; p, ok = parent(p) {
+		if z.nodes[p] == nil {
+			continue
+		}
+		star := "*." + p
+		if p == "." {
+			star = "*."
+		}
+		w := z.nodes[star]
+		for _, rr := range w.records(qtype) {
+			c := dns.Copy(rr)
+			c.Header().Name = name
+			rrs = append(rrs, c)
+		}
+		return rrs, w != nil
+	}
+	return nil, false
 }

@@ -20,5 +20,9 @@
 //     else a synthesized root SOA whose TTL and MINIMUM are the zone's
 //     negative TTL (60 s unless SetNegativeTTL says otherwise).
 //
-// Wildcards, DNSSEC and zone transfers are not supported.
+// A name the zone does not have (no node, not even an empty non-terminal)
+// gets the records of type asked of "*.ENCLOSER", where ENCLOSER is its
+// nearest existing ancestor, with its own name as owner (RFC 4592; a wildcard
+// CNAME is not chased). Rule 3 (failure rules) still applies before it.
+// DNSSEC and zone transfers are not supported.
 package dnstest

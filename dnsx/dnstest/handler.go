@@ -11,18 +11,39 @@ const serverUDPSize = 1232
 
 func (s *Server) serveDNS(w dns.ResponseWriter, req *dns.Msg) {
 	s.queries.Add(1)
+	s.enter()
+	resp := s.answer(w, req)
+	// Leave before writing: once the client has the answer it may send its
+	// next query, which must not find this one still counted.
+	s.inFlight.Add(-1)
+	if resp != nil {
+		// A write error means the client went away; there is nobody to tell.
+		_ = w.WriteMsg(resp)
+	}
+}
+
+// enter counts a query in flight and raises the high-water mark.
+func (s *Server) enter() {
+	n := s.inFlight.Add(1)
+	for {
+		hw := s.maxInFlight.Load()
+		if n <= hw || s.maxInFlight.CompareAndSwap(hw, n) {
+			return
+		}
+	}
+}
+
+// answer waits the delay and builds the reply; nil for none (dropped, a
+// Timeout rule, the server stopping).
+func (s *Server) answer(w dns.ResponseWriter, req *dns.Msg) *dns.Msg {
 	if s.drop() || !s.wait() {
-		return
+		return nil
 	}
 	resp := s.respond(req)
-	if resp == nil {
-		return
-	}
-	if isUDP(w) {
+	if resp != nil && isUDP(w) {
 		s.fitUDP(req, resp)
 	}
-	// A write error means the client went away; there is nobody to tell.
-	_ = w.WriteMsg(resp)
+	return resp
 }
 
 // drop draws from the seeded source whether to ignore this query.

@@ -20,9 +20,12 @@ type Server struct {
 
 	zone     *Zone
 	queries  atomic.Int64
-	delay    atomic.Int64 // time.Duration
-	truncUDP atomic.Bool
-	stop     chan struct{} // closed on cleanup: ends pending delays
+	inFlight atomic.Int64 // queries received and not yet answered or given up
+	// maxInFlight is the high-water mark of inFlight.
+	maxInFlight atomic.Int64
+	delay       atomic.Int64 // time.Duration
+	truncUDP    atomic.Bool
+	stop        chan struct{} // closed on cleanup: ends pending delays
 
 	dropMu   sync.Mutex
 	dropRate float64
@@ -115,3 +118,11 @@ func (s *Server) SetTruncateUDP(on bool) { s.truncUDP.Store(on) }
 // Queries is the number of queries received, over both transports,
 // including dropped and unanswered ones.
 func (s *Server) Queries() int64 { return s.queries.Load() }
+
+// MaxInFlight is the most queries the server has held at once: received,
+// and not yet answered (or dropped, or left unanswered by a Timeout rule).
+// With SetDelay it shows how many queries a client keeps outstanding.
+func (s *Server) MaxInFlight() int64 { return s.maxInFlight.Load() }
+
+// ResetMaxInFlight starts a new high-water mark from the queries in flight now.
+func (s *Server) ResetMaxInFlight() { s.maxInFlight.Store(s.inFlight.Load()) }

@@ -158,3 +158,28 @@ func count(bs []bool) int {
 	}
 	return n
 }
+
+// MaxInFlight counts the queries the server holds at once (here all of
+// them: the delay outlasts the test).
+func TestMaxInFlight(t *testing.T) {
+	s := Start(t, bigZone(t))
+	s.SetDelay(time.Hour)
+	const n = 5
+	for range n {
+		go func() {
+			q := new(dns.Msg).SetQuestion("small.test.", dns.TypeA)
+			_, _, _ = (&dns.Client{Timeout: 100 * time.Millisecond}).Exchange(q, s.Addr)
+		}()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for s.Queries() < n && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if got := s.MaxInFlight(); got != n {
+		t.Fatalf("MaxInFlight() = %d, want %d", got, n)
+	}
+	s.ResetMaxInFlight() // from those still held: all n
+	if got := s.MaxInFlight(); got != n {
+		t.Fatalf("after reset: MaxInFlight() = %d, want %d", got, n)
+	}
+}

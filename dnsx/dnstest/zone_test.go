@@ -145,3 +145,44 @@ func TestCanonicalName(t *testing.T) {
 		}
 	}
 }
+
+// A wildcard answers names the zone does not have, below its closest
+// encloser, with the asked name as owner; existing names (even empty
+// non-terminals) and other types are not covered by it.
+func TestZoneWildcard(t *testing.T) {
+	z := NewZone()
+	if err := z.AddText(`$ORIGIN w.test.
+$TTL 60
+*       TXT "wild"
+exists  A   192.0.2.1
+x.deep  A   192.0.2.2
+`); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		qname   string
+		qtype   uint16
+		rcode   int
+		answers int
+	}{
+		{"synthesized", "anything.w.test.", dns.TypeTXT, dns.RcodeSuccess, 1},
+		{"deeper", "a.b.w.test.", dns.TypeTXT, dns.RcodeSuccess, 1},
+		{"other type: nodata", "anything.w.test.", dns.TypeA, dns.RcodeSuccess, 0},
+		{"existing name", "exists.w.test.", dns.TypeTXT, dns.RcodeSuccess, 0},
+		{"empty non-terminal", "deep.w.test.", dns.TypeTXT, dns.RcodeSuccess, 0},
+		{"below a non-terminal: its own encloser", "y.deep.w.test.", dns.TypeTXT, dns.RcodeNameError, 0},
+		{"outside", "other.test.", dns.TypeTXT, dns.RcodeNameError, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rep := z.lookup(tt.qname, tt.qtype)
+			if rep.rcode != tt.rcode || len(rep.answer) != tt.answers {
+				t.Fatalf("rcode %s, %d answers", dns.RcodeToString[rep.rcode], len(rep.answer))
+			}
+			if tt.answers > 0 && rep.answer[0].Header().Name != tt.qname {
+				t.Fatalf("owner %q, want %q", rep.answer[0].Header().Name, tt.qname)
+			}
+		})
+	}
+}
