@@ -54,12 +54,18 @@ type DMARC struct {
 	// MaxFromDomains bounds the distinct domains one From field may name;
 	// each costs DMARC lookups. More is refused like multiple_from = "reject".
 	MaxFromDomains int `toml:"max_from_domains"`
+	// OnTemperror is what an enforced DMARC temperror (DNS trouble for the
+	// policy or a key that might have aligned) gets when the domain could
+	// ask for reject: "tempfail" (451 4.7.5, the sender retries) or
+	// "accept" (delivered, recorded). An attacker who can slow lookups down
+	// must not turn a p=reject into a delivery.
+	OnTemperror string `toml:"on_temperror"`
 }
 
 func defaultDKIM() DKIM { return DKIM{Enabled: true, MaxSignatures: 5, MaxBodyBytes: 64 << 20} }
 func defaultDMARC() DMARC {
 	return DMARC{Enabled: true, Enforce: true, QuarantineAction: "tag", MultipleFrom: "reject",
-		NoFromDomain: "reject", MaxFromDomains: 5}
+		NoFromDomain: "reject", MaxFromDomains: 5, OnTemperror: "tempfail"}
 }
 
 func (c *Config) validateAuth(bad func(key, format string, args ...any)) {
@@ -90,6 +96,9 @@ func (c *Config) validateAuth(bad func(key, format string, args ...any)) {
 	}
 	if a := c.DMARC.NoFromDomain; a != "reject" && a != "none" {
 		bad("dmarc.no_from_domain", "%q is not reject or none", a)
+	}
+	if a := c.DMARC.OnTemperror; a != "tempfail" && a != "accept" {
+		bad("dmarc.on_temperror", "%q is not tempfail or accept", a)
 	}
 	if n := c.DMARC.MaxFromDomains; n < 1 || n > 50 {
 		bad("dmarc.max_from_domains", "%d is not between 1 and 50", n)
