@@ -18,6 +18,7 @@ func (m *Memory) AddWhitelist(ctx context.Context, w WhitelistEntry) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.st.wl[wlKey{w.Kind, w.Value}] = unixOrZero(w.Expires)
+	m.st.changes++
 	return nil
 }
 
@@ -33,6 +34,7 @@ func (m *Memory) RemoveWhitelist(ctx context.Context, kind, value string) error 
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.st.wl, wlKey{kind, v})
+	m.st.changes++
 	return nil
 }
 
@@ -61,33 +63,60 @@ func sortWhitelist(ws []WhitelistEntry) {
 	})
 }
 
-// Counts counts the live entries.
+// Counts counts the live entries, a chunk of slots at a time.
 func (m *Memory) Counts(ctx context.Context) (Counts, error) {
 	if err := ctx.Err(); err != nil {
 		return Counts{}, storeErr("counts", err)
 	}
+	var c Counts
+	for start := int32(0); m.countTriplets(start, &c); start += slabChunk {
+	}
+	for start := int32(0); m.countAWL(start, &c); start += slabChunk {
+	}
 	now := m.nowMS()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var c Counts
-	for _, t := range m.st.triplets {
-		switch {
-		case now >= t.exp:
-		case t.pass != 0:
-			c.Passed++
-		default:
-			c.Waiting++
-		}
-	}
-	for _, a := range m.st.awl {
-		if now < a.exp {
-			c.AWLClients++
-		}
-	}
 	for _, exp := range m.st.wl {
 		if exp == 0 || now/1000 < exp {
 			c.Whitelist++
 		}
 	}
 	return c, nil
+}
+
+// countTriplets counts the chunk of slots from start; false past the end.
+func (m *Memory) countTriplets(start int32, c *Counts) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := &m.st.trip
+	if start >= s.used {
+		return false
+	}
+	now := m.nowMS()
+	for i := start; i < min(start+slabChunk, s.used); i++ {
+		switch t := s.at(i).val; {
+		case !s.live(i) || now >= t.exp:
+		case t.pass != 0:
+			c.Passed++
+		default:
+			c.Waiting++
+		}
+	}
+	return true
+}
+
+func (m *Memory) countAWL(start int32, c *Counts) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := &m.st.awl
+	if start >= s.used {
+		return false
+	}
+	now := m.nowMS()
+	for i := start; i < min(start+slabChunk, s.used); i++ {
+		if s.live(i) && now < s.at(i).val.exp {
+			c.AWLClients++
+		}
+	}
+	return true
 }

@@ -2,6 +2,7 @@ package greylist
 
 import (
 	"context"
+	"math"
 	"time"
 )
 
@@ -12,19 +13,20 @@ func (m *Memory) Check(ctx context.Context, k Key, p Params) (Decision, error) {
 	}
 	p = p.WithDefaults()
 	now := m.nowMS()
-	ck, tk := tripletKey(k)
+	ck, tk := memKeys(k)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	a := m.liveAWL(ck, now)
-	if a != nil && a.n >= p.AWLCount {
-		a.exp = now + millis(p.AWLTTL)
+	if a != noSlot && int(m.st.awl.at(a).val.n) >= p.AWLCount {
+		m.putAWL(ck, awlVal{n: m.st.awl.at(a).val.n, exp: now + millis(p.AWLTTL)})
 		return Decision{Allowed: true, Reason: ReasonAWL}, nil
 	}
-	t := m.liveTriplet(tk, now)
-	if t == nil {
-		m.addTriplet(tk, &memTriplet{first: now, exp: now + millis(p.RetryWindow)})
+	i := m.liveTriplet(tk, now)
+	if i == noSlot {
+		m.putTriplet(tk, tripletVal{first: now, exp: now + millis(p.RetryWindow)})
 		return Decision{Wait: time.Duration(millis(p.Delay)) * time.Millisecond, Reason: ReasonNew}, nil
 	}
+	t := m.st.trip.at(i).val
 	if t.pass == 0 {
 		age := max(now-t.first, 0)
 		if age < millis(p.Delay) {
@@ -34,18 +36,22 @@ func (m *Memory) Check(ctx context.Context, k Key, p Params) (Decision, error) {
 		m.countPass(ck, a, now, p)
 	}
 	t.exp = now + millis(p.PassTTL)
-	m.st.lru.MoveToBack(t.elem)
+	m.putTriplet(tk, t) // moves it to the passed list, as its most recent use
 	return Decision{Allowed: true, Reason: ReasonPass}, nil
 }
 
-// countPass counts a passed triplet for the client key; m.mu is held.
-func (m *Memory) countPass(ck string, a *memAWL, now int64, p Params) {
-	if a == nil {
-		a = &memAWL{}
-		m.st.awl[ck] = a
+// countPass counts a passed triplet for the client key whose counter is
+// in slot a (noSlot: none live); m.mu is held.
+func (m *Memory) countPass(ck memKey, a int32, now int64, p Params) {
+	var v awlVal
+	if a != noSlot {
+		v = m.st.awl.at(a).val
 	}
-	a.n++
-	a.exp = now + millis(p.AWLTTL)
+	if v.n < math.MaxInt32 {
+		v.n++
+	}
+	v.exp = now + millis(p.AWLTTL)
+	m.putAWL(ck, v)
 }
 
 // Status reports the triplet and its client key.
@@ -54,15 +60,17 @@ func (m *Memory) Status(ctx context.Context, k Key) (Entry, error) {
 		return Entry{}, storeErr("status", err)
 	}
 	now := m.nowMS()
-	ck, tk := tripletKey(k)
+	ck, tk := memKeys(k)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var e Entry
-	if t := m.liveTriplet(tk, now); t != nil {
+	if i := m.liveTriplet(tk, now); i != noSlot {
+		t := m.st.trip.at(i).val
 		e.FirstSeen, e.PassedAt, e.Expires = msTime(t.first), msTime(t.pass), msTime(t.exp)
 	}
-	if a := m.liveAWL(ck, now); a != nil {
-		e.AWLCount, e.AWLExpires = a.n, msTime(a.exp)
+	if a := m.liveAWL(ck, now); a != noSlot {
+		v := m.st.awl.at(a).val
+		e.AWLCount, e.AWLExpires = int(v.n), msTime(v.exp)
 	}
 	return e, nil
 }
@@ -75,18 +83,18 @@ func (m *Memory) Release(ctx context.Context, k Key, p Params) error {
 	}
 	p = p.WithDefaults()
 	now := m.nowMS()
-	_, tk := tripletKey(k)
+	_, tk := memKeys(k)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	t := m.liveTriplet(tk, now)
-	if t == nil {
-		t = &memTriplet{first: now}
+	t := tripletVal{first: now}
+	if i := m.liveTriplet(tk, now); i != noSlot {
+		t = m.st.trip.at(i).val
 	}
 	if t.pass == 0 {
 		t.pass = now
 	}
 	t.exp = now + millis(p.PassTTL)
-	m.addTriplet(tk, t)
+	m.putTriplet(tk, t)
 	return nil
 }
 

@@ -70,34 +70,17 @@ func mustCheck(t *testing.T, s Store, k Key, reason string) {
 	}
 }
 
-func TestMemoryBadFile(t *testing.T) {
-	dir := t.TempDir()
-	if _, err := NewMemory(MemoryOptions{File: filepath.Join(dir, "missing.json")}); err != nil {
-		t.Fatalf("missing file: %v, want an empty store", err)
-	}
-	for name, content := range map[string]string{"corrupt.json": "{not json", "version.json": `{"version":99}`} {
-		file := filepath.Join(dir, name)
-		if err := os.WriteFile(file, []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		_, err := NewMemory(MemoryOptions{File: file})
-		if err == nil || !strings.Contains(err.Error(), file) {
-			t.Errorf("%s: error %v, want one naming the file", name, err)
-		}
-	}
-}
-
 // TestMemoryBounds checks the sweep of expired entries and the eviction
-// of the least recently used triplets beyond MaxTriplets.
+// of the oldest waiting triplets beyond MaxTriplets.
 func TestMemoryBounds(t *testing.T) {
 	clk := newClock()
 	m := newMemory(t, MemoryOptions{Now: clk.Now, MaxTriplets: 3})
 	for i := 1; i <= 3; i++ {
 		mustCheck(t, m, key(i), ReasonNew)
 	}
-	mustCheck(t, m, key(1), ReasonEarly) // not a use: key(1) stays least recent
+	mustCheck(t, m, key(1), ReasonEarly) // not a use: key(1) stays the oldest
 	mustCheck(t, m, key(4), ReasonNew)   // evicts key(1)
-	if n := len(m.st.triplets); n != 3 {
+	if n := m.st.trip.len(); n != 3 {
 		t.Errorf("%d triplets, want 3", n)
 	}
 	mustCheck(t, m, key(1), ReasonNew) // evicted: new again, evicts key(2)
@@ -105,25 +88,31 @@ func TestMemoryBounds(t *testing.T) {
 
 	clk.Advance(suiteParams.RetryWindow)
 	m.sweep()
-	if n, a := len(m.st.triplets), len(m.st.awl); n != 0 || a != 0 || m.st.lru.Len() != 0 {
-		t.Errorf("after the sweep: %d triplets, %d AWL, %d in the LRU list; want none", n, a, m.st.lru.Len())
+	st := &m.st
+	if n, a := st.trip.len(), st.awl.len(); n != 0 || a != 0 || st.waiting.n+st.passed.n+st.awlLRU.n != 0 {
+		t.Errorf("after the sweep: %d triplets, %d AWL, %d+%d+%d on lists; want none", n, a, st.waiting.n, st.passed.n, st.awlLRU.n)
 	}
 }
 
-// TestMemorySaveInterval checks the periodic save.
+// TestMemorySaveInterval checks the periodic save, and that an unchanged
+// state is not written again.
 func TestMemorySaveInterval(t *testing.T) {
-	file := filepath.Join(t.TempDir(), "gl.json")
+	file := filepath.Join(t.TempDir(), "gl.state")
 	m := newMemory(t, MemoryOptions{File: file, SaveInterval: 20 * time.Millisecond})
 	mustCheck(t, m, key(1), ReasonNew)
 	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if b, err := os.ReadFile(file); err == nil && strings.Contains(string(b), `"f":`) {
-			return
-		}
+	for m.Stats().Saves == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("no periodic save within 5s")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+	if b, err := os.ReadFile(file); err != nil || !strings.HasPrefix(string(b), memMagic) {
+		t.Fatalf("state file: %q, %v", b, err)
+	}
+	time.Sleep(100 * time.Millisecond) // five more intervals, nothing changed
+	if n := m.Stats().Saves; n != 1 {
+		t.Errorf("%d saves of an unchanged state, want 1", n)
 	}
 }
 
