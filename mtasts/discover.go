@@ -11,6 +11,9 @@ import (
 // errBackoff is the fetch error while a failed policy id is not retried.
 var errBackoff = errors.New("mtasts: policy fetch failed recently, not retried yet")
 
+// errBusy is the fetch error of a lookup while Options.MaxFetches fetches run.
+var errBusy = errors.New("mtasts: too many policy fetches running, not fetched now")
+
 // temporaryError marks a failure that may go away, as opposed to a definite "no
 // record" or an invalid one.
 type temporaryError struct{ err error }

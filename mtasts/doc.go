@@ -29,6 +29,16 @@
 // suggests 64 KB and one minute). After a failed fetch the same policy id is not fetched
 // again for Options.FetchBackoff, so a broken policy host does not slow every delivery.
 //
+// # Limits against hostile domains
+//
+// Anyone who can make Postfix deliver to a domain (or ask the socketmap) chooses which
+// policies are fetched, so: at most Options.MaxFetches fetches run at once (a lookup
+// over it answers with no policy at once, as Postfix alone would); the cache is a
+// segmented LRU of Options.CacheSize domains that a flood of one-shot domains cannot
+// empty of the policies in use; a policy keeps at most MaxPatterns distinct mx
+// patterns (the first ones; still enforced); the Postfix answer is rendered once per
+// fetch, so a lookup does not cost more with a long policy.
+//
 // # Postfix mapping
 //
 // PostfixPolicy maps mode "enforce" to "secure match=PATTERNS servername=hostname",

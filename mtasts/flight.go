@@ -20,13 +20,17 @@ type call struct {
 }
 
 // do starts fn for key in its own goroutine unless one runs already, and returns the
-// call to wait on. fn runs to its end even if every waiter gives up, so that its result
-// still reaches the cache.
-func (f *flight) do(key string, fn func() (*Policy, error)) *call {
+// call to wait on and whether it started it. A new call starts only if start (called
+// under the flight's lock) agrees; if not, do returns nil. fn runs to its end even if
+// every waiter gives up, so that its result still reaches the cache.
+func (f *flight) do(key string, start func() bool, fn func() (*Policy, error)) (*call, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if c := f.calls[key]; c != nil {
-		return c
+		return c, false
+	}
+	if !start() {
+		return nil, false
 	}
 	if f.calls == nil {
 		f.calls = map[string]*call{}
@@ -40,7 +44,7 @@ func (f *flight) do(key string, fn func() (*Policy, error)) *call {
 		f.mu.Unlock()
 		close(c.done)
 	}()
-	return c
+	return c, true
 }
 
 // wait returns the call's result, or ctx's error if ctx ends first.

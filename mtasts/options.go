@@ -33,6 +33,9 @@ type Options struct {
 	Port int
 	// CacheSize is the most domains cached.
 	CacheSize int
+	// MaxFetches is the most policy fetches running at once, for all domains; a lookup
+	// that needs one more answers without a policy (see Client.Lookup).
+	MaxFetches int
 	// FetchBackoff is how long a policy id whose fetch failed is not fetched again
 	// (the draft of RFC 8461 suggested five minutes or longer).
 	FetchBackoff time.Duration
@@ -49,6 +52,7 @@ const (
 	DefaultPort         = 443
 	DefaultCacheSize    = 10000
 	DefaultFetchBackoff = 5 * time.Minute
+	DefaultMaxFetches   = 16
 )
 
 // RefreshInterval is the longest a cached policy goes without a refresh (RFC 8461 3.3:
@@ -62,6 +66,7 @@ func (o Options) withDefaults() Options {
 	o.Port = cmp.Or(o.Port, DefaultPort)
 	o.CacheSize = cmp.Or(o.CacheSize, DefaultCacheSize)
 	o.FetchBackoff = cmp.Or(o.FetchBackoff, DefaultFetchBackoff)
+	o.MaxFetches = cmp.Or(o.MaxFetches, DefaultMaxFetches)
 	if o.Now == nil {
 		o.Now = time.Now
 	}

@@ -28,6 +28,8 @@ type Policy struct {
 	MaxAge  time.Duration // how long the policy may be cached
 	ID      string        // the id of the TXT record it was fetched for (3.1)
 	Fetched time.Time     // when it was fetched
+
+	rendered *rendering // the Postfix answer, made at the fetch; nil for other policies
 }
 
 // Expires returns when the policy stops being in force: Fetched plus MaxAge (3.2).
@@ -36,6 +38,7 @@ func (p *Policy) Expires() time.Time { return p.Fetched.Add(p.MaxAge) }
 // Expired reports whether the policy is no longer in force at now.
 func (p *Policy) Expired(now time.Time) bool { return !now.Before(p.Expires()) }
 
+// clone copies the policy; the copy shares the immutable rendering and the strings.
 func (p *Policy) clone() *Policy {
 	c := *p
 	c.MX = slices.Clone(p.MX)

@@ -41,7 +41,7 @@ func (c *Client) refresh(ctx context.Context, domain string) {
 		c.log.Info("mtasts: refresh: no live policy record, cached policy kept", "domain", domain, "reason", err)
 		return
 	}
-	if _, err := c.fetchID(ctx, domain, id); err != nil {
+	if _, err := c.fetchID(ctx, domain, id, true); err != nil {
 		c.log.Warn("mtasts: refresh: policy fetch failed, cached policy kept", "domain", domain, "id", id, "error", err)
 	}
 }
