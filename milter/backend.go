@@ -16,8 +16,9 @@ import (
 // replies: go-milter replaces the backend after its plain reject/tempfail
 // responses, which would lose the session.
 type backend struct {
-	sess *engine.Session
-	conn *conn
+	sess   *engine.Session
+	conn   *conn
+	onRcpt func() // tests only: see Server.onRcpt
 }
 
 var _ gomilter.Milter = (*backend)(nil)
@@ -49,6 +50,9 @@ func (b *backend) MailFrom(from string, m *gomilter.Modifier) (gomilter.Response
 }
 
 func (b *backend) RcptTo(rcpt string, m *gomilter.Modifier) (gomilter.Response, error) {
+	if b.onRcpt != nil {
+		b.onRcpt()
+	}
 	b.sess.Macros(m.Macros)
 	if r := b.sess.Rcpt(rcpt); r != nil {
 		return gomilter.NewResponseStr('y', r.Milter()), nil

@@ -2,6 +2,8 @@ package milter
 
 import (
 	"bufio"
+	"container/list"
+	"encoding/binary"
 	"errors"
 	"io"
 	"net"
@@ -13,6 +15,18 @@ import (
 )
 
 var errTooManyFiles = syscall.EMFILE
+
+// errNotOptNeg: the milter protocol starts with the MTA's option
+// negotiation; anything else is not Postfix.
+var errNotOptNeg = errors.New("first packet is not an option negotiation (SMFIC_OPTNEG)")
+
+// optNegLen bounds the SMFIC_OPTNEG packet: a command byte and three 32-bit
+// words (version, actions, protocol), 13 bytes from every MTA; a little
+// slack for one that appends more.
+const (
+	minOptNegLen = 13
+	maxOptNegLen = 256
+)
 
 // conn is a milter connection that knows whether Postfix is in the middle of
 // a message, so that a shutdown closes it only between messages, and that
@@ -27,13 +41,25 @@ var errTooManyFiles = syscall.EMFILE
 type conn struct {
 	net.Conn
 	br        *bufio.Reader
-	wmu       sync.Mutex // Close may come from Shutdown's goroutine
+	wmu       sync.Mutex // a flush may come from Shutdown's goroutine
 	wbuf      []byte
 	idle      time.Duration
 	inMessage atomic.Bool
 	draining  atomic.Bool
 	closeOnce sync.Once
 	closed    chan struct{}
+	// aborted is set when the socket was closed from outside (Shutdown's
+	// force-close, eviction): reads fail at once, even from the buffer.
+	aborted atomic.Bool
+	// evicted: closed before negotiating, to make room (max_unnegotiated).
+	evicted atomic.Bool
+
+	// negotiateBy is the deadline of the option negotiation; zero once it
+	// arrived. Only the goroutine reading the connection uses it.
+	negotiateBy time.Time
+	// pending is the connection's place in Server.pending until it
+	// negotiates (guarded by Server.mu).
+	pending *list.Element
 }
 
 func newConn(nc net.Conn, idle time.Duration) *conn {
@@ -42,7 +68,33 @@ func newConn(nc net.Conn, idle time.Duration) *conn {
 	return c
 }
 
-func (c *conn) Read(b []byte) (int, error) { return c.br.Read(b) }
+func (c *conn) Read(b []byte) (int, error) {
+	if c.aborted.Load() {
+		// Packets already buffered must not start more callbacks on a
+		// connection that is being torn down.
+		return 0, net.ErrClosed
+	}
+	return c.br.Read(b)
+}
+
+// awaitOptNeg waits, until negotiateBy, for the first packet to arrive
+// whole; it must be SMFIC_OPTNEG. The packet stays in the buffer for
+// go-milter, which answers it.
+func (c *conn) awaitOptNeg() error {
+	hdr, err := c.br.Peek(5) // length, command
+	if err != nil {
+		return err
+	}
+	n := binary.BigEndian.Uint32(hdr)
+	if hdr[4] != 'O' || n < minOptNegLen || n > maxOptNegLen {
+		return errNotOptNeg
+	}
+	if _, err := c.br.Peek(4 + int(n)); err != nil {
+		return err
+	}
+	c.negotiateBy = time.Time{}
+	return nil
+}
 
 // Write holds b until flush.
 func (c *conn) Write(b []byte) (int, error) {
@@ -83,7 +135,12 @@ func (r socketReader) Read(b []byte) (int, error) {
 	if err := c.flush(); err != nil {
 		return 0, err
 	}
-	if c.idle > 0 {
+	switch {
+	case !c.negotiateBy.IsZero():
+		// One deadline for the whole negotiation: a client that sends a
+		// byte at a time does not get a new one per byte.
+		c.SetReadDeadline(c.negotiateBy)
+	case c.idle > 0:
 		c.SetReadDeadline(time.Now().Add(c.idle))
 	}
 	// Checked after setting the deadline: drain() sets draining before it
@@ -99,11 +156,24 @@ func (r socketReader) Read(b []byte) (int, error) {
 	return n, err
 }
 
+// Close is called by go-milter's session goroutine when it is done with the
+// connection, after its last callback returned: only then does oneConn
+// let Serve return and handle close the engine session. Nothing else may
+// call it (see abort).
 func (c *conn) Close() error {
 	_ = c.flush() // the last reply, when go-milter closes after it
 	err := c.Conn.Close()
 	c.closeOnce.Do(func() { close(c.closed) })
 	return err
+}
+
+// abort closes the socket from another goroutine (Shutdown's force-close,
+// eviction). A callback in progress runs to its end; go-milter's next read
+// then fails and it calls Close itself. Closing the engine session here, or
+// signalling closed, would race with that callback.
+func (c *conn) abort() {
+	c.aborted.Store(true)
+	c.Conn.Close()
 }
 
 // drain makes the connection end at the next point between messages.
