@@ -10,15 +10,41 @@ import (
 	msgdkim "github.com/emersion/go-msgauth/dkim"
 )
 
-func TestTrailingCRLFs(t *testing.T) {
+// TestBlankFilterWithholds: what the filter writes for each chunking, and
+// what it keeps back as a count. A run that reaches the end of a chunk is
+// withheld, whatever byte the chunk ends on; one that ends inside a chunk
+// goes as it is.
+func TestBlankFilterWithholds(t *testing.T) {
 	tests := []struct {
-		in   string
-		want int
-	}{{"", 0}, {"a", 0}, {"\r\n", 2}, {"a\r\n\r\n", 4}, {"\n\r\n", 2}, {"\r\n\r", 0}, {"a\r\r\n", 2}}
+		name   string
+		mode   bodyMode
+		chunks []string
+		want   string // written, "|" between writes
+		held   int    // empty lines withheld at the end
+	}{
+		{"only empty lines", bodySimple | bodyRelaxed, []string{"\r\n\r", "\n\r\n\r", "\n"}, "", 4},
+		{"run inside a chunk", bodySimple, []string{"a\r\n\r\n\r\nb\r\n"}, "a\r\n\r\n\r\nb\r\n", 0},
+		{"run across chunks", bodySimple, []string{"a\r\n\r", "\n\r\nb"}, "a\r\n|\r|\n\r\nb", 0},
+		{"bare LF lines", bodySimple, []string{"a\n\n", "\nb"}, "a\n|\r\n|\nb", 0},
+		{"bare CR is content", bodySimple, []string{"a\r\n\r", "x"}, "a\r\n|\r|x", 0},
+		{"white space is content for simple", bodySimple | bodyRelaxed, []string{"a\r\n", " \r\n", " \r\n"}, "a\r\n| \r\n| \r\n", 0},
+		{"white space lines are empty for relaxed", bodyRelaxed, []string{"a\r\n", " \r\n\t", " \r\n"}, "a\r\n", 2},
+		{"white space before content", bodyRelaxed, []string{"a\r\n \r\n ", "\tb"}, "a\r\n|\r\n| |\tb", 0},
+		{"chunk ends on a line end", bodySimple, []string{"a\r\n", "b\r\n"}, "a\r\n|b\r\n", 0},
+	}
 	for _, tt := range tests {
-		if got := trailingCRLFs([]byte(tt.in)); got != tt.want {
-			t.Errorf("trailingCRLFs(%q) = %d, want %d", tt.in, got, tt.want)
-		}
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			f := newBlankFilter(tt.mode, 0, func(b []byte) error { got = append(got, string(b)); return nil })
+			for _, c := range tt.chunks {
+				if ok, err := f.feed([]byte(c)); !ok || err != nil {
+					t.Fatalf("feed(%q): %v %v", c, ok, err)
+				}
+			}
+			if w := strings.Join(got, "|"); w != tt.want || f.held != tt.held {
+				t.Errorf("wrote %q, held %d; want %q, %d", w, f.held, tt.want, tt.held)
+			}
+		})
 	}
 }
 

@@ -43,7 +43,7 @@ type Signer struct {
 	keys    []Key
 	fields  []field
 	signers []*msgdkim.Signer
-	run     blankRun // trailing empty lines not yet fed
+	run     *blankFilter // withholds runs of empty lines from go-msgauth
 	err     error
 }
 
@@ -109,6 +109,10 @@ func (s *Signer) EndHeaders() {
 		}
 		s.signers = append(s.signers, ms)
 	}
+	// Our own users' mail is trusted not to be hostile: any run of empty
+	// lines is replayed, however long (limit 0). The signers all use
+	// relaxed body canonicalization.
+	s.run = newBlankFilter(bodyRelaxed, 0, s.writeErr)
 	s.write(block)
 }
 
@@ -140,9 +144,7 @@ func (s *Signer) Body(chunk []byte) error {
 		s.EndHeaders()
 	}
 	if s.err == nil {
-		// Our own users' mail is trusted not to be hostile: any run of
-		// empty lines is replayed, however long. write records errors.
-		s.run.feed(chunk, int(^uint(0)>>1), s.writeErr)
+		s.run.feed(chunk) // writeErr records errors in s.err
 	}
 	return s.err
 }
@@ -187,6 +189,9 @@ func (s *Signer) Abort() {
 func (s *Signer) Close() ([]string, error) {
 	if s.signers == nil && s.err == nil {
 		s.EndHeaders()
+	}
+	if s.err == nil {
+		s.run.close()
 	}
 	if s.err != nil {
 		return nil, s.err

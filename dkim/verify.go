@@ -69,7 +69,9 @@ var errVerifierDone = errors.New("dkim: verification finished")
 
 var errAborted = errors.New("dkim: message aborted")
 
-// errBlankRun stops verification of a body built to exhaust memory.
+// errBlankRun stops verification of a body built to exhaust memory or
+// time: empty lines (or, for relaxed canonicalization, lines of white space)
+// that go-msgauth would hold or be replayed, over maxBlankRun (blank.go).
 var errBlankRun = errors.New("dkim: body has over 1 MiB of consecutive empty lines; not verified")
 
 // limitError stops verification of a message over one of the Verifier's
@@ -89,12 +91,12 @@ type Verifier struct {
 	inline [24]field // so a typical header block needs no allocation
 	nsig   int
 
-	sigs []map[string]string // parsed tags of the signatures verified
-	keys *keyRecords
-	pw   *io.PipeWriter
-	done chan outcome
-	over bool     // the verifier stopped reading the body
-	held blankRun // trailing empty lines not yet fed
+	sigs   []map[string]string // parsed tags of the signatures verified
+	keys   *keyRecords
+	pw     *io.PipeWriter
+	done   chan outcome
+	over   bool         // the verifier stopped reading the body
+	filter *blankFilter // withholds runs of empty lines from go-msgauth
 	// refused is why the message is not verified (a run of empty lines
 	// built to exhaust memory, a size limit); nil while it is.
 	refused error
@@ -169,6 +171,7 @@ func (v *Verifier) EndHeaders() {
 	}
 	block := v.headerBlock()
 	v.keys = newKeyRecords()
+	v.filter = newBlankFilter(bodyModeOf(v.sigs), maxBlankRun, v.write)
 	pr, pw := io.Pipe()
 	v.pw = pw
 	v.done = make(chan outcome, 1)
@@ -256,7 +259,12 @@ func (v *Verifier) Body(chunk []byte) error {
 		v.refuse(&limitError{fmt.Sprintf("body over %d bytes", v.maxBody)})
 		return nil
 	}
-	ok, err := v.held.feed(chunk, maxBlankRun, v.write)
+	ok, err := v.filter.feed(chunk)
+	return v.fed(ok, err)
+}
+
+// fed handles what the filter reports after a write.
+func (v *Verifier) fed(ok bool, err error) error {
 	if errors.Is(err, errVerifierDone) {
 		v.over = true
 		return nil
@@ -290,6 +298,10 @@ func (v *Verifier) Close() []Result {
 			return v.refusedResults()
 		}
 		return nil
+	}
+	if !v.over {
+		// A write error here is the verifier's own; its outcome says more.
+		_ = v.fed(v.filter.close())
 	}
 	v.pw.Close()
 	defer v.stop()
