@@ -75,6 +75,9 @@ type Memory struct {
 	// goroutine that saves touches it).
 	savedChanges uint64
 	saveMu       sync.Mutex
+	// betweenBatches, when set (by tests), runs between two batches of a
+	// sweep or a save.
+	betweenBatches func()
 }
 
 type memState struct {
@@ -225,15 +228,24 @@ func (m *Memory) Ping(ctx context.Context) error { return ctx.Err() }
 // one chunk.
 func (m *Memory) sweep() {
 	for start := int32(0); m.sweepTriplets(start); start += slabChunk {
-		runtime.Gosched() // let a Check waiting for the lock have it
+		m.yield()
 	}
 	for start := int32(0); m.sweepAWL(start); start += slabChunk {
-		runtime.Gosched()
+		m.yield()
 	}
 	m.sweepWhitelist()
 	for m.trim() {
-		runtime.Gosched()
+		m.yield()
 	}
+}
+
+// yield runs between two batches of a sweep or a save, the lock
+// released: a Check waiting for it may have it now.
+func (m *Memory) yield() {
+	if m.betweenBatches != nil {
+		m.betweenBatches()
+	}
+	runtime.Gosched()
 }
 
 // sweepWhitelist drops expired admin entries: few, so in one go.

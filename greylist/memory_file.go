@@ -11,7 +11,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -82,7 +81,7 @@ func (m *Memory) encode(w io.Writer) error {
 	tbuf := make([]slot[tripletVal], 0, slabChunk)
 	for start, more := int32(0), true; more; start += slabChunk {
 		tbuf, more = copyChunk(&m.mu, &m.st.trip, start, tbuf[:0])
-		runtime.Gosched() // let a Check waiting for the lock have it
+		m.yield()
 		for i := range tbuf {
 			if s := &tbuf[i]; s.prev != freeSlot && now < s.val.exp {
 				bw.triplet(s.key, s.val)
@@ -93,7 +92,7 @@ func (m *Memory) encode(w io.Writer) error {
 	abuf := make([]slot[awlVal], 0, slabChunk)
 	for start, more := int32(0), true; more; start += slabChunk {
 		abuf, more = copyChunk(&m.mu, &m.st.awl, start, abuf[:0])
-		runtime.Gosched()
+		m.yield()
 		for i := range abuf {
 			if s := &abuf[i]; s.prev != freeSlot && now < s.val.exp {
 				bw.awl(s.key, s.val)
