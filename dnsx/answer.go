@@ -27,6 +27,7 @@ type answer struct {
 	server  string        // the nameserver that gave it (or failed last)
 	errText string        // the failure, when outcome == failed
 	timeout bool          // the failure was a timeout
+	weight  uint32        // the heap it holds in the cache (heapBytes), set before it is cached
 
 	// The records, decoded for the Lookup method of their type.
 	strs  []string     // TXT strings (raw bytes) or PTR names

@@ -19,9 +19,12 @@ import (
 // Entries are *answer values that are never modified once built (see
 // answer), so one entry can be handed to any number of callers.
 
-func newCache(size int) (*otter.Cache[key, *answer], error) {
+// newCache makes a cache bounded by the estimated heap of its entries,
+// cfg.CacheBytes, and by their count when cfg.CacheSize is positive.
+func newCache(cfg Config) (*otter.Cache[key, *answer], error) {
 	c, err := otter.New(&otter.Options[key, *answer]{
-		MaximumSize: size,
+		MaximumWeight: uint64(cfg.CacheBytes),
+		Weigher:       weigher(entryFloor(cfg.CacheBytes, cfg.CacheSize)),
 		ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[key, *answer]) time.Duration {
 			return e.Value.ttl
 		}),
@@ -33,7 +36,7 @@ func newCache(size int) (*otter.Cache[key, *answer], error) {
 }
 
 // uncached carries an answer that must not be cached (a failure, a TTL of
-// 0, a negative answer without SOA) out of the loader: otter stores
+// 0, a negative answer without SOA, one over MaxAnswerBytes) out of the loader: otter stores
 // whatever a loader returns without error, and hands an error to every
 // caller that waited on the load.
 type uncached struct{ a *answer }
@@ -52,6 +55,15 @@ func (r *Resolver) load(ctx context.Context, k key) (*answer, error) {
 	if a.outcome == failed || a.ttl <= 0 {
 		return nil, &uncached{a}
 	}
+	// a is not shared yet: no caller has it before load returns.
+	size := a.heapBytes(len(k.name))
+	if size > r.maxAnswer {
+		// A 64 KB TXT answer from a hostile wildcard would evict hundreds
+		// of useful entries; no record that mail needs is that big.
+		r.stats.oversized.Add(1)
+		return nil, &uncached{a}
+	}
+	a.weight = uint32(size)
 	return a, nil
 }
 

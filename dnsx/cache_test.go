@@ -28,7 +28,7 @@ func TestPositiveCache(t *testing.T) {
 		t.Fatalf("server saw %d queries, want 2", got)
 	}
 	want := dnsx.Stats{Queries: 2, CacheHits: 3, CacheMisses: 2}
-	if st := r.Stats(); st != want {
+	if st := counts(r.Stats()); st != want {
 		t.Fatalf("stats %+v, want %+v", st, want)
 	}
 }
@@ -181,4 +181,10 @@ func TestNoCache(t *testing.T) {
 	if st := r.Stats(); st != want || s.Queries() != 3 {
 		t.Fatalf("stats %+v, server %d: want 3 queries, no cache counts", st, s.Queries())
 	}
+}
+
+// counts keeps the counters of s that the cache tests compare, dropping the
+// levels (cache bytes) that depend on the answers' sizes.
+func counts(s dnsx.Stats) dnsx.Stats {
+	return dnsx.Stats{Queries: s.Queries, CacheHits: s.CacheHits, CacheMisses: s.CacheMisses, Errors: s.Errors}
 }

@@ -26,30 +26,47 @@ type Config struct {
 	// a lookup gives up, as resolv.conf's "attempts"; 0: 2. The caller's
 	// ctx bounds all of them.
 	Attempts int
-	// CacheSize is the most answers cached; 0: 10000; negative: no cache.
+	// CacheBytes bounds the cache by the heap its answers hold (an
+	// estimate, see answer.heapBytes); 0: 64 MiB; negative: no cache.
+	CacheBytes int64
+	// CacheSize, when positive, also bounds the number of answers cached:
+	// each answer is charged at least CacheBytes/CacheSize. 0: no count
+	// bound (the byte bound alone); negative: no cache. It was the only
+	// bound before CacheBytes, and stays for configurations that set it.
 	CacheSize int
+	// MaxAnswerBytes is the largest answer cached (same estimate); bigger
+	// ones are returned to their caller but not kept. 0: 16 KiB.
+	MaxAnswerBytes int
+	// MaxInflight bounds the queries in flight to nameservers across the
+	// process (a lookup the cache answers takes none); beyond it a query
+	// waits for a slot within its ctx. 0: 512; negative: no bound.
+	MaxInflight int
 	// MaxTTL caps how long an answer is cached; 0: 1h.
 	MaxTTL time.Duration
 }
 
 // Defaults for the zero fields of Config.
 const (
-	DefaultTimeout   = 2 * time.Second
-	DefaultAttempts  = 2
-	DefaultCacheSize = 10000
-	DefaultMaxTTL    = time.Hour
+	DefaultTimeout        = 2 * time.Second
+	DefaultAttempts       = 2
+	DefaultCacheBytes     = 64 << 20
+	DefaultMaxAnswerBytes = 16 << 10
+	DefaultMaxInflight    = 512
+	DefaultMaxTTL         = time.Hour
 )
 
 const resolvConf = "/etc/resolv.conf"
 
 // withDefaults validates c and fills in its zero fields.
 func (c Config) withDefaults() (Config, error) {
-	if c.Timeout < 0 || c.Attempts < 0 || c.MaxTTL < 0 {
-		return c, errors.New("dnsx: negative Timeout, Attempts or MaxTTL")
+	if c.Timeout < 0 || c.Attempts < 0 || c.MaxTTL < 0 || c.MaxAnswerBytes < 0 {
+		return c, errors.New("dnsx: negative Timeout, Attempts, MaxTTL or MaxAnswerBytes")
 	}
 	c.Timeout = cmp.Or(c.Timeout, DefaultTimeout)
 	c.Attempts = cmp.Or(c.Attempts, DefaultAttempts)
-	c.CacheSize = cmp.Or(c.CacheSize, DefaultCacheSize)
+	c.CacheBytes = cmp.Or(c.CacheBytes, DefaultCacheBytes)
+	c.MaxAnswerBytes = cmp.Or(c.MaxAnswerBytes, DefaultMaxAnswerBytes)
+	c.MaxInflight = cmp.Or(c.MaxInflight, DefaultMaxInflight)
 	c.MaxTTL = cmp.Or(c.MaxTTL, DefaultMaxTTL)
 	servers, err := nameservers(c.Nameservers)
 	if err != nil {
@@ -58,6 +75,9 @@ func (c Config) withDefaults() (Config, error) {
 	c.Nameservers = servers
 	return c, nil
 }
+
+// cached reports whether c asks for a cache at all.
+func (c Config) cached() bool { return c.CacheBytes > 0 && c.CacheSize >= 0 }
 
 // nameservers normalises the configured list, or reads resolv.conf.
 func nameservers(list []string) ([]string, error) {

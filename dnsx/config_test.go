@@ -11,8 +11,13 @@ func TestConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Config{Nameservers: []string{"127.0.0.1:5353"}, Timeout: 2 * time.Second, Attempts: 2, CacheSize: 10000, MaxTTL: time.Hour}
-	if cfg.Timeout != want.Timeout || cfg.Attempts != want.Attempts || cfg.CacheSize != want.CacheSize || cfg.MaxTTL != want.MaxTTL {
+	want := Config{
+		Nameservers: []string{"127.0.0.1:5353"}, Timeout: 2 * time.Second, Attempts: 2,
+		CacheBytes: 64 << 20, MaxAnswerBytes: 16 << 10, MaxInflight: 512, MaxTTL: time.Hour,
+	}
+	if cfg.Timeout != want.Timeout || cfg.Attempts != want.Attempts || cfg.CacheBytes != want.CacheBytes ||
+		cfg.CacheSize != 0 || cfg.MaxAnswerBytes != want.MaxAnswerBytes || cfg.MaxInflight != want.MaxInflight ||
+		cfg.MaxTTL != want.MaxTTL {
 		t.Fatalf("got %+v, want %+v", cfg, want)
 	}
 }
@@ -63,6 +68,7 @@ func TestNewErrors(t *testing.T) {
 		{Nameservers: []string{"nope"}},
 		{Nameservers: []string{"127.0.0.1:53"}, Timeout: -time.Second},
 		{Nameservers: []string{"127.0.0.1:53"}, MaxTTL: -1},
+		{Nameservers: []string{"127.0.0.1:53"}, MaxAnswerBytes: -1},
 	} {
 		if _, err := New(cfg); err == nil {
 			t.Errorf("New(%+v): no error", cfg)

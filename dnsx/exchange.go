@@ -14,8 +14,14 @@ const ednsSize = 1232
 // query asks the nameservers for k until one gives a usable answer (records,
 // NXDOMAIN or NODATA), going round them r.attempts times. Timeouts, SERVFAIL,
 // REFUSED, network errors and malformed answers move on to the next server.
-// ctx bounds the whole: once it ends, the last failure is returned.
+// ctx bounds the whole: once it ends, the last failure is returned. It
+// holds a query slot (limit.go) throughout, and first waits for one.
 func (r *Resolver) query(ctx context.Context, k key) *answer {
+	sess, fail := r.acquireSlots(ctx)
+	if fail != nil {
+		return fail
+	}
+	defer r.releaseSlots(sess)
 	q := new(dns.Msg)
 	q.SetQuestion(k.fqdn(), k.qtype)
 	q.SetEdns0(ednsSize, false)

@@ -18,20 +18,37 @@ type Resolver struct {
 	udp, tcp *dns.Client
 	cache    *otter.Cache[key, *answer] // nil: no cache
 	loader   otter.Loader[key, *answer]
-	stats    counters
+	// maxAnswer is the largest answer cached, in heapBytes.
+	maxAnswer int
+	// slots bounds the questions being asked of nameservers (nil: no
+	// bound); maxWait bounds the wait for a slot under a ctx without deadline.
+	slots   *limiter
+	maxWait time.Duration
+	stats   counters
 }
 
-// Stats are counts since the Resolver was made. Without a cache, CacheHits
-// and CacheMisses stay 0.
+// Stats are counts since the Resolver was made, and two current levels
+// (CacheBytes, InFlight). Without a cache, the cache fields stay 0.
 type Stats struct {
 	Queries     uint64 // queries sent to nameservers, every attempt and TCP retry included
 	CacheHits   uint64 // questions answered from the cache
 	CacheMisses uint64 // questions the cache did not have (concurrent ones share a query)
 	Errors      uint64 // questions that ended in a temporary error (not NXDOMAIN/NODATA)
+
+	CacheBytes     uint64 // now: the estimated heap of the cached answers (as charged against CacheBytes)
+	CacheOversized uint64 // answers not cached for being over MaxAnswerBytes
+	InFlight       uint64 // now: questions being asked of nameservers
+	WaitsProcess   uint64 // questions that waited for a slot under MaxInflight
+	WaitsSession   uint64 // questions that waited for a slot under WithSessionLimit
+	WaitFailures   uint64 // questions that failed because their ctx ended before a slot freed
 }
 
 type counters struct {
 	queries, hits, misses, errors atomic.Uint64
+	oversized                     atomic.Uint64
+	inFlight                      atomic.Int64
+	waitsProcess, waitsSession    atomic.Uint64
+	waitFailures                  atomic.Uint64
 }
 
 // New makes a Resolver. It fails on a malformed nameserver, or when none
@@ -48,9 +65,16 @@ func New(cfg Config) (*Resolver, error) {
 		maxTTL:   cfg.MaxTTL,
 		udp:      &dns.Client{Net: "udp", Timeout: cfg.Timeout},
 		tcp:      &dns.Client{Net: "tcp", Timeout: cfg.Timeout},
+		// A question without deadline waits for a slot no longer than it
+		// could take itself once it has one.
+		maxWait:   time.Duration(cfg.Attempts*len(cfg.Nameservers)) * 2 * cfg.Timeout,
+		maxAnswer: cfg.MaxAnswerBytes,
 	}
-	if cfg.CacheSize > 0 {
-		r.cache, err = newCache(cfg.CacheSize)
+	if cfg.MaxInflight > 0 {
+		r.slots = newLimiter(cfg.MaxInflight)
+	}
+	if cfg.cached() {
+		r.cache, err = newCache(cfg)
 		if err != nil {
 			return nil, err
 		}
@@ -67,5 +91,19 @@ func (r *Resolver) Stats() Stats {
 		CacheHits:   r.stats.hits.Load(),
 		CacheMisses: r.stats.misses.Load(),
 		Errors:      r.stats.errors.Load(),
+
+		CacheBytes:     r.cacheBytes(),
+		CacheOversized: r.stats.oversized.Load(),
+		InFlight:       uint64(max(r.stats.inFlight.Load(), 0)),
+		WaitsProcess:   r.stats.waitsProcess.Load(),
+		WaitsSession:   r.stats.waitsSession.Load(),
+		WaitFailures:   r.stats.waitFailures.Load(),
 	}
+}
+
+func (r *Resolver) cacheBytes() uint64 {
+	if r.cache == nil {
+		return 0
+	}
+	return r.cache.WeightedSize()
 }

@@ -12,7 +12,15 @@ func joinTXT(t *dns.TXT) string {
 	if len(t.Txt) == 1 {
 		return unescapeTXT(t.Txt[0])
 	}
+	// Grown once to the escaped length, which the raw bytes never exceed:
+	// the string is kept in the cache, and a Builder grown by doubling
+	// would keep up to twice its length.
+	n := 0
+	for _, s := range t.Txt {
+		n += len(s)
+	}
 	var b strings.Builder
+	b.Grow(n)
 	for _, s := range t.Txt {
 		b.WriteString(unescapeTXT(s))
 	}

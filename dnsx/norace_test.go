@@ -1,0 +1,5 @@
+//go:build !race
+
+package dnsx_test
+
+const raceEnabled = false
