@@ -55,10 +55,10 @@ type DMARC struct {
 	// each costs DMARC lookups. More is refused like multiple_from = "reject".
 	MaxFromDomains int `toml:"max_from_domains"`
 	// OnTemperror is what an enforced DMARC temperror (DNS trouble for the
-	// policy or a key that might have aligned) gets when the domain could
-	// ask for reject: "tempfail" (451 4.7.5, the sender retries) or
-	// "accept" (delivered, recorded). An attacker who can slow lookups down
-	// must not turn a p=reject into a delivery.
+	// policy record or for a key that might have aligned) gets unless the
+	// record was read and cannot ask for reject: "tempfail" (451 4.7.5, the
+	// sender retries) or "accept" (delivered, recorded). An attacker who
+	// can slow lookups down must not turn a p=reject into a delivery.
 	OnTemperror string `toml:"on_temperror"`
 }
 

@@ -341,7 +341,7 @@ func TestTwoMessagesOneSession(t *testing.T) {
 		t.Fatal("first message should be refused")
 	}
 	second, err := miltertest.RunOn(s, miltertest.Tx{From: "user@good.test", Rcpts: []string{"a@example.net"},
-		Headers: [][2]string{{"From", " x"}}})
+		Headers: [][2]string{{"From", " <user@good.test>"}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -412,13 +412,15 @@ func TestFaultDNSDelay(t *testing.T) {
 
 // 3. SERVFAIL, name by name: the sender domain tempfails (451 4.4.3); the
 // SPF record gives spf=temperror, only recorded unless reject_errors
-// (451 4.7.24); _dmarc gives dmarc=temperror and the message goes through;
-// a DNSBL zone that fails is skipped.
+// (451 4.7.24); _dmarc gives dmarc=temperror, which asks for a retry
+// (451 4.7.5) unless [dmarc] on_temperror = "accept"; a DNSBL zone that
+// fails is skipped.
 func TestFaultServFail(t *testing.T) {
 	t.Parallel()
 	r := startRig(t, "")
 	strict := startRig(t, "[spf]\nreject_errors = true\n")
-	for _, z := range []*rig{r, strict} {
+	accept := startRig(t, "[dmarc]\non_temperror = \"accept\"\n")
+	for _, z := range []*rig{r, strict, accept} {
 		if err := z.zone.AddText("spfsf.test. 300 IN MX 10 mx.good.test.\ndmsf.test. 300 IN MX 10 mx.good.test.\n"); err != nil {
 			t.Fatal(err)
 		}
@@ -443,8 +445,18 @@ func TestFaultServFail(t *testing.T) {
 		faultRefused(t, strict.runFault(t, tx), tx, faultSPFTemp)
 	})
 	t.Run("dmarc record", func(t *testing.T) {
+		// The policy cannot be read: it may say reject, so the sender is
+		// asked to retry ([dmarc] on_temperror = "tempfail"), never
+		// delivered unchecked.
 		tx := miltertest.Tx{From: "user@good.test", Headers: [][2]string{{"From", " <ceo@dmsf.test>"}, {"Subject", " x"}}}
 		res := r.runFault(t, tx)
+		if res.Final == nil || res.Final.SMTPCode != 451 || !strings.HasPrefix(res.Final.SMTPText, "4.7.5 DMARC policy of dmsf.test") {
+			t.Errorf("end of message %+v, want 451 4.7.5", res.Final)
+		}
+	})
+	t.Run("dmarc record, on_temperror accept", func(t *testing.T) {
+		tx := miltertest.Tx{From: "user@good.test", Headers: [][2]string{{"From", " <ceo@dmsf.test>"}, {"Subject", " x"}}}
+		res := accept.runFault(t, tx)
 		faultAccepted(t, res, tx)
 		if ar := res.Header("Authentication-Results"); len(ar) != 1 || !strings.Contains(ar[0], "dmarc=temperror header.from=dmsf.test") {
 			t.Errorf("Authentication-Results %q", ar)

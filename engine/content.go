@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/emersion/go-message/mail"
-
 	"spamgate/authres"
 	"spamgate/checks"
 	"spamgate/dkim"
@@ -24,9 +22,14 @@ import (
 type content struct {
 	verifier *dkim.Verifier
 	signer   *dkim.Signer
-	from     string      // the domain of the From field's address; "" when absent or not one address
-	froms    int         // how many From fields
-	fields   [][2]string // outbound only: kept until the keys are chosen at end of headers
+	// from is the first Author Domain (the signing domain of outbound mail);
+	// fromDomains are the distinct domains of the From fields judged (see
+	// fromField), at most [dmarc] max_from_domains + 1.
+	from          string
+	fromDomains   []string
+	fromMalformed bool        // a From field did not parse strictly
+	froms         int         // how many From fields
+	fields        [][2]string // outbound only: kept until the keys are chosen at end of headers
 	// headerBytes counts the header section, against [milter] max_header_bytes.
 	headerBytes int64
 	unsigned    bool               // outbound: the header outgrew the limit, the message goes unsigned
@@ -63,12 +66,8 @@ func (s *Session) contentHeader(name, value string) {
 	m := s.msg
 	c := &m.content
 	switch {
-	case strings.EqualFold(name, "From"):
-		c.froms++
-		c.from = fromDomain(value)
-		if m.dmarcPre != nil {
-			m.dmarcPre.Prefetch(c.from)
-		}
+	case isFrom(name):
+		s.fromField(value)
 	case strings.EqualFold(name, "Message-ID"):
 		c.messageID = true
 	case strings.EqualFold(name, "Date"):
@@ -204,17 +203,10 @@ func (s *Session) signatures() []string {
 	return sigs
 }
 
-// evaluateDMARC runs DMARC (RFC 9989) for the message: exactly one From
-// address is needed; none or several is a permerror, as the RFC allows.
-func (s *Session) evaluateDMARC(ctx context.Context, dkimResults []dkim.Result) *dmarc.Result {
+// evaluateDMARC runs DMARC (RFC 9989) for one Author Domain.
+func (s *Session) evaluateDMARC(ctx context.Context, domain string, dkimResults []dkim.Result) *dmarc.Result {
 	m := s.msg
-	if !s.e.cfg.DMARC.Enabled || m.outbound {
-		return nil
-	}
-	in := dmarc.Input{DomainExists: s.domainExists}
-	if m.content.froms == 1 {
-		in.FromDomain = m.content.from
-	}
+	in := dmarc.Input{DomainExists: s.domainExists, FromDomain: domain}
 	if m.spfOut != nil {
 		in.SPFResult = string(m.spfOut.Result)
 		in.SPFDomain = checks.SenderDomain(m.sender)
@@ -224,10 +216,12 @@ func (s *Session) evaluateDMARC(ctx context.Context, dkimResults []dkim.Result) 
 	}
 	for _, r := range dkimResults {
 		res := r.Result
-		if r.OverLimit {
-			// Not verified for its size alone: unknown, not failed, so
-			// that a big legitimate message is never refused for it.
-			res = dkim.TempError
+		if r.Unverified {
+			// Not checked to the end (size limits, the deadline): the
+			// sender chose the message that made it so, so it vouches
+			// for nothing, not even as a pass that might have been. A
+			// big legitimate message still passes on aligned SPF.
+			res = dkim.Fail
 		}
 		in.DKIM = append(in.DKIM, dmarc.DKIMResult{Domain: r.Domain, Result: res})
 	}
@@ -261,15 +255,6 @@ func dmarcEntry(r *dmarc.Result, fromDomain string) authres.Entry {
 // dmarcReply is the refusal for a message whose DMARC disposition is reject.
 func dmarcReply(domain string) *checks.Reply {
 	return &checks.Reply{Code: 550, Status: "5.7.1", Text: "Unauthenticated email from " + domain + " is not accepted due to its DMARC policy"}
-}
-
-// fromDomain returns the domain of the single address in a From value, or "".
-func fromDomain(value string) string {
-	addrs, err := mail.ParseAddressList(strings.TrimSpace(value))
-	if err != nil || len(addrs) != 1 {
-		return ""
-	}
-	return checks.SenderDomain(addrs[0].Address)
 }
 
 // recordDMARC appends the evaluation to the history for aggregate reports;
@@ -343,4 +328,11 @@ func (s *Session) rawFits(n int) bool {
 		return false
 	}
 	return true
+}
+
+// isFrom reports a From field, also in the obsolete form with white space
+// before the colon (RFC 5322 4.5.3, "From :"), which mail clients display
+// as the author all the same.
+func isFrom(name string) bool {
+	return strings.EqualFold(strings.TrimRight(name, " \t"), "From")
 }

@@ -11,6 +11,7 @@ import (
 	"spamgate/config"
 	"spamgate/policy"
 	"spamgate/policyredis"
+	"spamgate/spf"
 )
 
 // LoadPolicy builds the per-recipient policy: the [[policy.rule]] entries of
@@ -41,6 +42,9 @@ func LoadPolicy(cfg *config.Config, log *slog.Logger) (*policy.Policy, []policy.
 type tlsExempt struct {
 	networks []netip.Prefix
 	senders  []string // lower-cased addresses, domains, or .domains
+	// senderSPF: a sender entry counts only when SPF passes for the
+	// MAIL FROM domain ([policy] tls_exempt_senders_spf).
+	senderSPF bool
 }
 
 func newTLSExempt(c config.Policy) (tlsExempt, error) {
@@ -48,18 +52,25 @@ func newTLSExempt(c config.Policy) (tlsExempt, error) {
 	if err != nil {
 		return tlsExempt{}, fmt.Errorf("tls_exempt_networks: %w", err)
 	}
-	x := tlsExempt{networks: nets}
+	x := tlsExempt{networks: nets, senderSPF: c.TLSExemptSendersSPF}
 	for _, s := range c.TLSExemptSenders {
 		x.senders = append(x.senders, strings.ToLower(s))
 	}
 	return x, nil
 }
 
-func (x tlsExempt) match(client netip.Addr, sender string) bool {
+func (x tlsExempt) network(client netip.Addr) bool {
 	for _, p := range x.networks {
 		if p.Contains(client) {
 			return true
 		}
+	}
+	return false
+}
+
+func (x tlsExempt) sender(sender string) bool {
+	if sender == "" {
+		return false
 	}
 	sender = strings.ToLower(sender)
 	domain := sender[strings.LastIndexByte(sender, '@')+1:]
@@ -98,6 +109,27 @@ func redisSource(c config.PolicyRedis, prev *Engine) (*policyredis.Source, error
 		return nil, fmt.Errorf("policy.redis: %w", err)
 	}
 	return src, nil
+}
+
+// tlsExempted reports whether require_tls is waived for this transaction:
+// the client is in tls_exempt_networks, or the sender is in
+// tls_exempt_senders and (with tls_exempt_senders_spf) SPF passed for its
+// domain. Only then is the envelope waited for: anyone can write an exempt
+// sender into MAIL FROM.
+func (s *Session) tlsExempted() bool {
+	x, m := s.e.exempt, s.msg
+	if x.network(s.client.Addr) {
+		return true
+	}
+	if !x.sender(m.sender) {
+		return false
+	}
+	if !x.senderSPF {
+		return true
+	}
+	s.waitEnvelope()
+	o := m.spfOut
+	return o != nil && o.Result == spf.Pass && o.Identity != spf.IdentityHelo
 }
 
 // replyPolicyUnavailable answers a recipient whose policy cannot be read.

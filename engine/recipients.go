@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"log/slog"
+	"strings"
 
 	"spamgate/checks"
 	"spamgate/recipients"
@@ -24,6 +25,11 @@ func (s *Session) recipientVerdict(rcpt string) (v checks.Verdict, ok bool) {
 	if rv == nil {
 		return v, false
 	}
+	postmaster, bare := isPostmaster(rcpt)
+	if bare {
+		// RFC 5321 4.5.1: "postmaster" without a domain must be accepted.
+		return checks.Verdict{Check: "recipient", Reason: "postmaster (RFC 5321 4.5.1)"}, true
+	}
 	ctx, cancel := context.WithTimeout(s.ctx, s.e.timeout)
 	defer cancel()
 	res, err := rv.Check(ctx, rcpt)
@@ -40,6 +46,10 @@ func (s *Session) recipientVerdict(rcpt string) (v checks.Verdict, ok bool) {
 		}
 	case res.Status == recipients.NotOurs:
 		return v, false
+	case res.Status == recipients.Unknown && postmaster:
+		// RFC 5321 4.5.1 requires postmaster@ every domain of ours,
+		// whether or not the table or the directory lists it.
+		v.Reason = "postmaster (RFC 5321 4.5.1)"
 	case res.Status == recipients.Unknown:
 		v.Reason = "unknown recipient"
 		r := replyUnknownUser
@@ -53,4 +63,15 @@ func (s *Session) recipientVerdict(rcpt string) (v checks.Verdict, ok bool) {
 	}
 	s.e.metrics.CheckResult("recipient", result)
 	return v, true
+}
+
+// isPostmaster reports whether rcpt is the postmaster (RFC 5321 4.5.1:
+// the local part is case-insensitive), and whether it has no domain.
+func isPostmaster(rcpt string) (postmaster, bare bool) {
+	rcpt = strings.TrimSuffix(strings.TrimPrefix(rcpt, "<"), ">")
+	local, _, hasDomain := strings.Cut(rcpt, "@")
+	if !strings.EqualFold(local, "postmaster") {
+		return false, false
+	}
+	return true, !hasDomain
 }

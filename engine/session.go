@@ -55,8 +55,11 @@ type Session struct {
 	heloCheck *future[heloFacts]
 	// tlsCounted: the session's TLS facts went into the metrics.
 	tlsCounted bool
-	msg        *message
-	report     *Report // nil unless explain asked for one
+	// fresh says which facts the latest macro packet carried, so that the
+	// stage they belong to can drop what an earlier packet left behind.
+	fresh  freshFacts
+	msg    *message
+	report *Report // nil unless explain asked for one
 }
 
 // message is the state of one mail transaction (MAIL … end of message).
@@ -77,7 +80,9 @@ type message struct {
 	dnsblRes  *dnsbl.Result
 	senderRes *checks.SenderDomainResult
 	spfOut    *spf.Outcome
-	dmarcOut  *dmarc.Result
+	dmarcOut  *dmarc.Result // the Author Domain's result that decided (the strictest)
+	// dmarcDomain is the Author Domain of dmarcOut.
+	dmarcDomain string
 
 	accepted, refused int
 	content           content
@@ -89,6 +94,10 @@ type message struct {
 	spamFlag                bool   // tag the message as spam (X-Spam-Flag: YES)
 	arSeen                  int    // Authentication-Results fields seen so far
 	forged                  []int  // 1-based indexes of those carrying our authserv-id
+	// deletions counts the header fields to delete (forged, spamFields);
+	// past [milter] max_header_deletions the message is refused and no
+	// more indexes are kept.
+	deletions int
 
 	suspicious *[]string    // why greylisting counts the client suspicious; nil until asked
 	levels     score.Levels // the score levels of the accepted recipients
@@ -132,20 +141,27 @@ func (s *Session) Connect(c Client) {
 	})
 }
 
+// freshFacts are the facts a macro packet carried.
+type freshFacts struct{ tls, auth bool }
+
 // Macros takes the values Postfix sends before each stage. go-milter keeps
 // only the latest packet, so what matters later (TLS facts from HELO, the
-// SASL login from MAIL) is kept here.
+// SASL login from MAIL) is kept here. Postfix leaves out macros without a
+// value, so a fact is reset at its own stage when that stage's packet did
+// not carry it (see Helo and Mail): after STARTTLS Postfix forgets the SASL
+// login, and so must spamgate.
 func (s *Session) Macros(m map[string]string) {
+	s.fresh = freshFacts{}
 	for k, v := range m {
 		switch k {
 		case "{tls_version}":
-			s.tls.Version = v
+			s.tls.Version, s.fresh.tls = v, true
 		case "{cipher}":
 			s.tls.Cipher = v
 		case "{cipher_bits}":
 			s.tls.Bits, _ = strconv.Atoi(v)
 		case "{auth_authen}":
-			s.authUser = v
+			s.authUser, s.fresh.auth = v, true
 		case "i":
 			if v != "" {
 				s.queueID = v
@@ -160,14 +176,21 @@ func (s *Session) Macros(m map[string]string) {
 	}
 }
 
-// Helo records the HELO/EHLO name.
+// Helo records the HELO/EHLO name. The TLS facts are the HELO packet's:
+// none there means cleartext, whatever an earlier packet said.
 func (s *Session) Helo(name string) {
+	if !s.fresh.tls {
+		s.tls = TLS{}
+	}
 	s.helo = name
 	s.startHelo(name)
 }
 
 // Mail starts a transaction and the lookups that need the sender.
 func (s *Session) Mail(sender string) {
+	if !s.fresh.auth {
+		s.authUser = "" // no login in the MAIL packet: none in force
+	}
 	s.endMessage()
 	ctx, cancel := context.WithCancel(s.ctx)
 	m := &message{ctx: ctx, cancel: cancel, sender: sender, outbound: s.outbound()}
@@ -217,14 +240,17 @@ func (s *Session) countTransaction() {
 }
 
 // outbound reports mail from an internal network or a SASL-authenticated
-// client, or local mail that did not come over SMTP: inbound checks skip it.
+// client: inbound checks skip it. A client without a usable address
+// (XCLIENT ADDR=[UNAVAILABLE], a unix-domain connect) is not trusted for
+// lacking one; Postfix's non-SMTP mail comes as 127.0.0.1, which
+// internal_networks covers by default.
 func (s *Session) outbound() bool {
 	return s.authUser != "" || s.outboundClient()
 }
 
 // outboundClient is outbound() as far as the client address tells (before MAIL).
 func (s *Session) outboundClient() bool {
-	return !s.client.Addr.IsValid() || s.e.isInternal(s.client.Addr)
+	return s.client.Addr.IsValid() && s.e.isInternal(s.client.Addr)
 }
 
 func (s *Session) receiver() string {
@@ -304,7 +330,7 @@ func (s *Session) verdicts(rcpt string, set policy.Settings) []checks.Verdict {
 		return nil // trusted: neither the TLS requirement nor the spam checks apply
 	}
 	var out []checks.Verdict
-	if !s.e.exempt.match(s.client.Addr, m.sender) {
+	if !s.tlsExempted() {
 		v := checks.DecideTLS(rcpt, set, s.tlsFacts())
 		if out = append(out, v); v.Reply != nil {
 			return out
@@ -428,10 +454,23 @@ func (s *Session) Header(name, value string) {
 		return
 	}
 	m.arSeen++
-	if id, ok := authres.AuthservID(value); ok && authres.SameID(id, s.e.cfg.Milter.AuthservID) {
+	if id, ok := authres.AuthservID(value); ok && authres.SameID(id, s.e.cfg.Milter.AuthservID) && s.deletion() {
 		m.forged = append(m.forged, m.arSeen)
 	}
 }
+
+// deletion counts one more header field to delete at end of message and
+// reports whether it is still within [milter] max_header_deletions.
+func (s *Session) deletion() bool {
+	s.msg.deletions++
+	return s.msg.deletions <= s.e.cfg.Milter.MaxHeaderDeletions
+}
+
+// replyTooManyForged refuses a message with more header fields to delete
+// than max_header_deletions: each delete makes Postfix's cleanup rescan
+// the header (thousands abort it), and no honest message carries dozens
+// of fields claiming our own verdicts.
+var replyTooManyForged = checks.Reply{Code: 550, Status: "5.7.1", Text: "Message carries too many forged authentication or spam header fields"}
 
 // HeaderChange is one header edit at end of message.
 type HeaderChange struct {
@@ -452,6 +491,12 @@ func (s *Session) End() ([]HeaderChange, *checks.Reply) {
 		return nil, nil
 	}
 	defer s.finishMessage()
+	if m.deletions > s.e.cfg.Milter.MaxHeaderDeletions {
+		s.log.Warn("message refused: too many forged header fields", s.attrs(slog.Int("fields", m.deletions),
+			slog.Int("max_header_deletions", s.e.cfg.Milter.MaxHeaderDeletions))...)
+		s.e.metrics.Reply("eom", "header_deletions", replyTooManyForged.Code)
+		return nil, &replyTooManyForged
+	}
 	var changes []HeaderChange
 	for i := len(m.forged) - 1; i >= 0; i-- {
 		changes = append(changes, HeaderChange{Delete: true, Index: m.forged[i], Name: "Authentication-Results"})
@@ -530,28 +575,12 @@ func (s *Session) authenticate() (string, []dkim.Result, *checks.Reply) {
 		s.e.metrics.CheckResult("dkim", r.Result)
 	}
 	var reply *checks.Reply
-	ctx, cancel := context.WithTimeout(m.ctx, s.e.timeout)
-	defer cancel()
-	if d := s.evaluateDMARC(ctx, dkimResults); d != nil {
-		from := m.content.from
-		entries = append(entries, dmarcEntry(d, from))
-		m.dmarcOut = d
-		s.recordDMARC(d, from, dkimResults)
-		enforce := (s.e.cfg.DMARC.Enforce || m.dmarcOptIn) && !m.dmarcOptOut
-		if enforce && d.Disposition == "reject" {
-			reply = dmarcReply(from)
-		}
-		if enforce && d.Disposition == "quarantine" {
-			switch s.e.cfg.DMARC.QuarantineAction {
-			case "quarantine":
-				m.quarantine = "DMARC policy of " + from
-			case "tag":
-				// Points in the spam score ([score.points]
-				// dmarc_quarantine), or without the score the flag
-				// users' Sieve rules sort into Junk.
-				m.spamFlag = true
-			}
-		}
+	if s.e.cfg.DMARC.Enabled {
+		ctx, cancel := context.WithTimeout(m.ctx, s.e.timeout)
+		var dmarcEntries []authres.Entry
+		dmarcEntries, reply = s.dmarcVerdict(ctx, dkimResults)
+		cancel()
+		entries = append(entries, dmarcEntries...)
 	}
 	if s.report != nil {
 		s.report.DKIM, s.report.DMARC = dkimResults, m.dmarcOut
@@ -563,6 +592,9 @@ func (s *Session) authenticate() (string, []dkim.Result, *checks.Reply) {
 // own verdict may reach the user's filters.
 func (s *Session) spamField(name string) {
 	m := s.msg
+	if !s.deletion() {
+		return // refused at end of message; no need to keep counting names
+	}
 	if m.spamSeen == nil {
 		m.spamSeen = map[string]int{}
 	}
