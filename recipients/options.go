@@ -45,6 +45,16 @@ type LDAPOptions struct {
 	// PositiveTTL and NegativeTTL are how long answers are cached; defaults
 	// 10m and 2m. A negative value disables that half of the cache.
 	PositiveTTL, NegativeTTL time.Duration
+	// ClientLookups is the most lookups of one client network (a /24 or /64)
+	// that use the pool at once, so that a dictionary attack leaves room for
+	// the other clients; 0: half of PoolSize (at least 1); negative: no limit.
+	// It applies to CheckClient only.
+	ClientLookups int
+	// ClientMissRate is the number of unknown addresses per minute one client
+	// network may make the directory look up (and as many at once); past it,
+	// its uncached addresses fail with ErrRateLimited (a tempfail) without a
+	// lookup. 0: 20; negative: no limit. It applies to CheckClient only.
+	ClientMissRate int
 }
 
 const (
@@ -53,6 +63,10 @@ const (
 	defaultPoolSize    = 4
 	defaultPositiveTTL = 10 * time.Minute
 	defaultNegativeTTL = 2 * time.Minute
+	// DefaultClientMissRate is ClientMissRate's default: a sender with a few
+	// stale addresses stays far below it; a dictionary attack reaches it in
+	// seconds.
+	DefaultClientMissRate = 20
 )
 
 // ldapConfig is LDAPOptions checked and completed.
@@ -90,6 +104,12 @@ func (c *ldapConfig) setDefaults() {
 	}
 	if c.NegativeTTL == 0 {
 		c.NegativeTTL = defaultNegativeTTL
+	}
+	if c.ClientLookups == 0 {
+		c.ClientLookups = max(c.PoolSize/2, 1)
+	}
+	if c.ClientMissRate == 0 {
+		c.ClientMissRate = DefaultClientMissRate
 	}
 }
 
