@@ -95,8 +95,12 @@ func TestRecipientValidationTableAndLDAP(t *testing.T) {
 
 	t.Run("up", func(t *testing.T) {
 		res := r.run(t, tx("postmaster@example.test", "alice@example.test", "nobody@example.test",
-			"alice@example.net", injection, "Bob@Example.Test"))
+			"alice@example.net", injection, "Bob@Example.Test", "postmaster", "PostMaster@example.test"))
 		checkRcpts(t, res, map[string]string{
+			// RFC 5321 4.5.1: postmaster, bare or at a domain of ours,
+			// whether the table lists it or not (issue 12 item 5).
+			"postmaster":              "",
+			"PostMaster@example.test": "",
 			"postmaster@example.test": "",
 			"alice@example.test":      "",
 			"Bob@Example.Test":        "",

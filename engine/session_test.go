@@ -86,3 +86,73 @@ func TestTLSFactsKeptFromHelo(t *testing.T) {
 }
 
 func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+// Issue 12 item 6: Postfix forgets the SASL login at STARTTLS and leaves
+// out macros without a value; a login from before must not keep the next
+// transaction "outbound" (every inbound check skipped).
+func TestStaleLoginAfterSTARTTLS(t *testing.T) {
+	s, _ := newTestSession(t, tlsOnly)
+	s.Connect(Client{Addr: mustAddr("192.0.2.1")})
+	s.Macros(map[string]string{})
+	s.Helo("client.example")
+	s.Macros(map[string]string{"{auth_authen}": "alice"})
+	s.Mail("alice@example.net")
+	if !s.msg.outbound {
+		t.Fatal("an authenticated transaction is not outbound")
+	}
+	s.Abort()
+	s.Macros(map[string]string{"{tls_version}": "TLSv1.3", "{cipher}": "TLS_AES_128_GCM_SHA256", "{cipher_bits}": "128"})
+	s.Helo("client.example") // EHLO after STARTTLS
+	s.Macros(map[string]string{"i": ""})
+	s.Mail("mallory@example.org")
+	if s.msg.outbound {
+		t.Error("the login from before STARTTLS still makes the session outbound")
+	}
+}
+
+// The TLS facts are HELO's: a HELO packet without them means cleartext.
+func TestTLSFactsResetAtHelo(t *testing.T) {
+	s, _ := newTestSession(t, tlsOnly)
+	s.Connect(Client{Addr: mustAddr("192.0.2.1")})
+	s.Macros(map[string]string{"{tls_version}": "TLSv1.3", "{cipher}": "TLS_AES_256_GCM_SHA384", "{cipher_bits}": "256"})
+	s.Helo("client.example")
+	s.Macros(map[string]string{})
+	s.Helo("client.example")
+	s.Macros(map[string]string{"i": ""})
+	s.Mail("user@sender.example")
+	if r := s.Rcpt("a@tls.example"); r == nil || r.Status != "5.7.10" {
+		t.Fatalf("cleartext after a second HELO: %v, want 5.7.10", r)
+	}
+}
+
+// Issue 12 item 7: only internal_networks and SASL make a session
+// outbound; a client without a usable address is checked like any other.
+func TestClientWithoutAddressIsInbound(t *testing.T) {
+	s, _ := newTestSession(t, tlsOnly)
+	s.Macros(map[string]string{"{client_addr}": "[UNAVAILABLE]"})
+	s.Connect(Client{Hostname: "unknown"})
+	s.Macros(map[string]string{})
+	s.Helo("client.example")
+	s.Mail("user@sender.example")
+	if s.msg.outbound {
+		t.Fatal("a client without an address is outbound")
+	}
+	if r := s.Rcpt("a@tls.example"); r == nil || r.Status != "5.7.10" {
+		t.Fatalf("cleartext from a client without an address: %v, want 5.7.10", r)
+	}
+}
+
+// Issue 12 item 5: RCPT TO:<postmaster> is always accepted (RFC 5321 4.5.1).
+func TestPostmasterWithoutDomain(t *testing.T) {
+	for _, rcpt := range []string{"postmaster", "<Postmaster>", "POSTMASTER"} {
+		if pm, bare := isPostmaster(rcpt); !pm || !bare {
+			t.Errorf("isPostmaster(%q) = %v, %v", rcpt, pm, bare)
+		}
+	}
+	if pm, bare := isPostmaster("postmaster@example.net"); !pm || bare {
+		t.Errorf("postmaster@example.net: %v, %v", pm, bare)
+	}
+	if pm, _ := isPostmaster("postmaster2@example.net"); pm {
+		t.Error("postmaster2 is not the postmaster")
+	}
+}
