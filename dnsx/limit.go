@@ -121,9 +121,16 @@ func (r *Resolver) take(ctx context.Context, l *limiter, s scope) bool {
 		ctx, cancel = context.WithTimeout(ctx, r.maxWait)
 		defer cancel()
 	}
-	if expired(ctx) || !l.acquire(ctx.Done()) {
-		r.stats.waitFailures.Add(1)
-		return false
+	ok := l.acquire(ctx.Done())
+	if ok && expired(ctx) {
+		// The slot came free as ctx ended (select picks either at random),
+		// or ctx's deadline passed before its timer fired: the question
+		// could not be asked anyway, so the slot goes to the next waiter.
+		l.release()
+		ok = false
 	}
-	return true
+	if !ok {
+		r.stats.waitFailures.Add(1)
+	}
+	return ok
 }
