@@ -380,19 +380,20 @@ func (s *Server) handle(c *conn) {
 type rateLog struct {
 	log        *slog.Logger
 	every      time.Duration
+	now        func() time.Time // time.Now; tests step a clock instead
 	mu         sync.Mutex
 	last       map[string]time.Time
 	suppressed map[string]int
 }
 
 func newRateLog(log *slog.Logger, every time.Duration) *rateLog {
-	return &rateLog{log: log, every: every, last: map[string]time.Time{}, suppressed: map[string]int{}}
+	return &rateLog{log: log, every: every, now: time.Now, last: map[string]time.Time{}, suppressed: map[string]int{}}
 }
 
 // warn logs msg with args unless a line of this kind went out less than
 // an interval ago; it reports whether it logged.
 func (l *rateLog) warn(kind, msg string, args ...any) bool {
-	now := time.Now()
+	now := l.now()
 	l.mu.Lock()
 	if t, ok := l.last[kind]; ok && now.Sub(t) < l.every {
 		l.suppressed[kind]++

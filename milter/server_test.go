@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"testing"
 	"time"
 
@@ -159,5 +158,3 @@ func TestForcedShutdownDuringCallback(t *testing.T) {
 		t.Errorf("%d sessions left after Shutdown", n)
 	}
 }
-
-var _ = net.Dial
