@@ -73,6 +73,10 @@ type TLSPolicyMap struct {
 	// MTASTSCAFile is a PEM bundle to verify MTA-STS policy servers with
 	// instead of the system's roots.
 	MTASTSCAFile string `toml:"mta_sts_ca_file"`
+	// MTASTSMaxFetches is the most MTA-STS policy fetches running at once;
+	// a lookup that needs one more answers NOTFOUND at once (Postfix's own
+	// TLS level) and a later lookup fetches.
+	MTASTSMaxFetches int `toml:"mta_sts_max_fetches"`
 	// Nexthop holds policies for relayhost-style destinations that are not
 	// domains, e.g. "[smarthost.example.net]:587".
 	Nexthop []NexthopPolicy `toml:"nexthop"`
@@ -90,7 +94,7 @@ func defaultPolicy() Policy {
 }
 
 func defaultTLSPolicyMap() TLSPolicyMap {
-	return TLSPolicyMap{Listen: "inet:127.0.0.1:8892", MapName: "tlspolicy"}
+	return TLSPolicyMap{Listen: "inet:127.0.0.1:8892", MapName: "tlspolicy", MTASTSMaxFetches: 16}
 }
 
 // PolicyRules turns the [[policy.rule]] entries into policy rules whose
@@ -141,6 +145,9 @@ func (c *Config) validatePolicy(bad func(key, format string, args ...any)) {
 		}
 		if m.MapName == "" {
 			bad("tls_policy_map.map_name", "must not be empty")
+		}
+		if m.MTASTSMaxFetches < 1 || m.MTASTSMaxFetches > 1024 {
+			bad("tls_policy_map.mta_sts_max_fetches", "%d is not between 1 and 1024", m.MTASTSMaxFetches)
 		}
 	}
 	for i, n := range m.Nexthop {

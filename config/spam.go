@@ -85,6 +85,12 @@ type RecipientsLDAP struct {
 	PoolSize           int      `toml:"pool_size"`
 	PositiveTTL        Duration `toml:"positive_ttl"`
 	NegativeTTL        Duration `toml:"negative_ttl"`
+	// ClientMaxLookups is the most lookups one client network (/24, /64)
+	// has on the pool at once (0: half of pool_size; -1: no limit), and
+	// ClientMissRate the unknown addresses a minute it may make LDAP look
+	// up; past it they get 451 4.3.0 without a lookup (-1: no limit).
+	ClientMaxLookups int `toml:"client_max_lookups"`
+	ClientMissRate   int `toml:"client_miss_rate"`
 }
 
 // Score is the [score] table: a spam score from every check, with the
@@ -153,7 +159,7 @@ func defaultGreylist() Greylist {
 func defaultRecipients() Recipients {
 	return Recipients{OnLDAPError: "tempfail", LDAP: RecipientsLDAP{Scope: "sub", Timeout: Duration{3 * time.Second},
 		PoolSize: 4, PositiveTTL: Duration{10 * time.Minute}, NegativeTTL: Duration{2 * time.Minute},
-		Filter: "(mail=%s)"}}
+		Filter: "(mail=%s)", ClientMissRate: 20}}
 }
 
 func defaultScore() Score {
@@ -268,6 +274,12 @@ func (c *Config) validateRecipients(bad func(key, format string, args ...any)) {
 	positive(bad, "recipients.ldap.negative_ttl", l.NegativeTTL, 24*time.Hour)
 	if l.PoolSize < 1 || l.PoolSize > 64 {
 		bad("recipients.ldap.pool_size", "%d is not between 1 and 64", l.PoolSize)
+	}
+	if l.ClientMaxLookups < -1 || l.ClientMaxLookups > l.PoolSize {
+		bad("recipients.ldap.client_max_lookups", "%d is not between -1 (no limit) and pool_size (%d); 0 is half of pool_size", l.ClientMaxLookups, l.PoolSize)
+	}
+	if l.ClientMissRate < -1 || l.ClientMissRate == 0 || l.ClientMissRate > 100_000 {
+		bad("recipients.ldap.client_miss_rate", "%d is not between 1 and 100000 unknown addresses a minute, or -1 (no limit)", l.ClientMissRate)
 	}
 }
 
