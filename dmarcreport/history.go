@@ -1,18 +1,10 @@
 package dmarcreport
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/netip"
-	"os"
-	"path/filepath"
-	"sort"
-	"strings"
-	"sync"
 	"time"
 
 	"spamgate/dmarc"
@@ -76,178 +68,6 @@ func PolicyFromRecord(r *dmarc.Record) PolicyPublished {
 	}
 }
 
-// History appends evaluations to DIR/dmarc-YYYY-MM-DD.jsonl (UTC day of the
-// evaluation). It is safe for concurrent use: one mutex guards the open file,
-// and each line is flushed as it is written so that a crash loses at most the
-// line being written.
-type History struct {
-	dir string
-	mu  sync.Mutex
-	day string // the day of f, "" when none is open
-	f   *os.File
-	w   *bufio.Writer
-}
-
-// OpenHistory creates dir if needed. Files are opened on first Append.
-func OpenHistory(dir string) (*History, error) {
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return nil, fmt.Errorf("dmarc history: %w", err)
-	}
-	return &History{dir: dir}, nil
-}
-
-// Append writes e as one JSON line. A zero Time is set to now.
-func (h *History) Append(e Evaluation) error {
-	if e.Time.IsZero() {
-		e.Time = time.Now()
-	}
-	e.Time = e.Time.UTC()
-	line, err := jsonLine(e)
-	if err != nil {
-		return err
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if err := h.rotate(dayOf(e.Time)); err != nil {
-		return err
-	}
-	if _, err := h.w.Write(line); err != nil {
-		return fmt.Errorf("dmarc history: write %s: %w", h.f.Name(), err)
-	}
-	if err := h.w.Flush(); err != nil {
-		return fmt.Errorf("dmarc history: write %s: %w", h.f.Name(), err)
-	}
-	return nil
-}
-
-// rotate makes the file of day the open one. h.mu must be held.
-func (h *History) rotate(day string) error {
-	if h.f != nil && h.day == day {
-		return nil
-	}
-	if h.day == "closed" {
-		return errors.New("dmarc history: closed")
-	}
-	if err := h.closeFile(); err != nil {
-		return err
-	}
-	name := filepath.Join(h.dir, "dmarc-"+day+".jsonl")
-	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
-	if err != nil {
-		return fmt.Errorf("dmarc history: %w", err)
-	}
-	h.f, h.w, h.day = f, bufio.NewWriter(f), day
-	return nil
-}
-
-// closeFile flushes and closes the open file, if any. h.mu must be held.
-func (h *History) closeFile() error {
-	if h.f == nil {
-		return nil
-	}
-	ferr := h.w.Flush()
-	cerr := h.f.Close()
-	h.f, h.w = nil, nil
-	if err := errors.Join(ferr, cerr); err != nil {
-		return fmt.Errorf("dmarc history: close: %w", err)
-	}
-	return nil
-}
-
-// Close flushes and closes the History; later Appends fail.
-func (h *History) Close() error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	err := h.closeFile()
-	h.day = "closed"
-	return err
-}
-
-func dayOf(t time.Time) string { return t.UTC().Format(time.DateOnly) }
-
-// Read returns the evaluations with since <= Time < until from the history
-// files of the days that overlap that range, oldest file first. Malformed
-// lines (a crash mid-write leaves one) are skipped; each is named, as
-// "file:line: reason", in the returned warnings. The error is for files that
-// cannot be listed or read.
-func Read(dir string, since, until time.Time) ([]Evaluation, []string, error) {
-	files, err := historyFiles(dir, since, until)
-	if err != nil {
-		return nil, nil, err
-	}
-	var evals []Evaluation
-	var warnings []string
-	for _, name := range files {
-		ev, warn, err := readFile(name, since, until)
-		if err != nil {
-			return nil, nil, err
-		}
-		evals, warnings = append(evals, ev...), append(warnings, warn...)
-	}
-	return evals, warnings, nil
-}
-
-// historyFiles lists the day files of dir whose day overlaps [since, until).
-func historyFiles(dir string, since, until time.Time) ([]string, error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("dmarc history: %w", err)
-	}
-	first, last := dayOf(since), dayOf(until.Add(-time.Nanosecond))
-	var names []string
-	for _, e := range entries {
-		day, ok := strings.CutPrefix(e.Name(), "dmarc-")
-		day, ok2 := strings.CutSuffix(day, ".jsonl")
-		if !ok || !ok2 || e.IsDir() {
-			continue
-		}
-		if _, err := time.Parse(time.DateOnly, day); err != nil || day < first || day > last {
-			continue
-		}
-		names = append(names, filepath.Join(dir, e.Name()))
-	}
-	sort.Strings(names)
-	return names, nil
-}
-
-func readFile(name string, since, until time.Time) ([]Evaluation, []string, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, nil, fmt.Errorf("dmarc history: %w", err)
-	}
-	defer f.Close()
-	evals, warnings, err := readLines(f, name, since, until)
-	if err != nil {
-		return nil, nil, fmt.Errorf("dmarc history: read %s: %w", name, err)
-	}
-	return evals, warnings, nil
-}
-
-// readLines parses r as history lines; name is for the warnings.
-func readLines(r io.Reader, name string, since, until time.Time) ([]Evaluation, []string, error) {
-	br := bufio.NewReader(r)
-	var evals []Evaluation
-	var warnings []string
-	for n := 1; ; n++ {
-		line, err := br.ReadBytes('\n')
-		if len(bytes.TrimSpace(line)) > 0 {
-			e, perr := parseLine(line)
-			switch {
-			case perr != nil:
-				warnings = append(warnings, fmt.Sprintf("%s:%d: %v", name, n, perr))
-			case !e.Time.Before(since) && e.Time.Before(until):
-				evals = append(evals, e)
-			}
-		}
-		if errors.Is(err, io.EOF) {
-			return evals, warnings, nil
-		}
-		if err != nil {
-			return nil, nil, err
-		}
-	}
-}
-
 // parseLine decodes one history line and checks what a report needs.
 func parseLine(line []byte) (Evaluation, error) {
 	var e Evaluation
@@ -273,4 +93,80 @@ func jsonLine(e Evaluation) ([]byte, error) {
 		return nil, fmt.Errorf("dmarc history: encode: %w", err)
 	}
 	return append(line, '\n'), nil
+}
+
+// Limits on what one history line keeps. The evaluation comes from DNS
+// records and message headers that anyone can publish or write, so every
+// list and string is capped before it is stored: a line is at most a few
+// tens of KiB whatever the sender does.
+const (
+	// MaxStoredURIs is how many rua= URIs a line keeps. A hostile record
+	// may list thousands (issue 18: 3,315 URIs, 66 KB per message).
+	// RFC 9990 section 2.5 ("Transport") has the report delivered "to
+	// every remaining URI, up to the Receiver's limits on supported URIs":
+	// a receiver limit is foreseen. RFC 9989 section 4.6 ("DMARC URIs")
+	// says a report SHOULD go to each listed URI, and RFC 7489 section
+	// 6.2, which both replace, asked receivers that limit the number to
+	// support at least two. Four keeps every ordinary record whole.
+	MaxStoredURIs = 4
+	// maxURIBytes: "mailto:" + a 64-byte local part + a 255-byte domain +
+	// a size suffix fits; a longer URI is no mailbox we could report to.
+	maxURIBytes = 512
+	// maxStoredDKIM is [dkim] max_signatures' own upper bound: the engine
+	// never verifies more signatures than that.
+	maxStoredDKIM = 50
+	// maxStoredSPF: one SPF check (MAIL FROM or HELO) per message.
+	maxStoredSPF = 2
+	// maxFieldBytes caps each string: a domain name is at most 253 bytes.
+	maxFieldBytes = 255
+	// MaxLineBytes is the longest line the History writes; the fields
+	// above keep a line far below it (50 signatures of 255-byte domains
+	// and selectors are about 30 KiB). Read accepts lines up to
+	// maxReadLineBytes, so that lines written before these caps still
+	// read back.
+	MaxLineBytes = 64 << 10
+)
+
+// bounded returns e with every list and string capped as above.
+func bounded(e Evaluation) Evaluation {
+	e.HeaderFrom, e.EnvelopeFrom = capString(e.HeaderFrom), capString(e.EnvelopeFrom)
+	e.PolicyDomain, e.Disposition = capString(e.PolicyDomain), capString(e.Disposition)
+	e.Override, e.OverrideComment = capString(e.Override), capString(e.OverrideComment)
+	p := &e.Policy
+	p.P, p.SP, p.NP, p.ADKIM, p.ASPF = capString(p.P), capString(p.SP), capString(p.NP), capString(p.ADKIM), capString(p.ASPF)
+	p.PSD, p.FO = capString(p.PSD), capString(p.FO)
+	e.DKIM = boundedResults(e.DKIM, maxStoredDKIM)
+	e.SPF = boundedResults(e.SPF, maxStoredSPF)
+	var rua []string
+	for _, u := range e.RUA {
+		if len(rua) == MaxStoredURIs {
+			break
+		}
+		if len(u) <= maxURIBytes {
+			rua = append(rua, u)
+		}
+	}
+	e.RUA = rua
+	return e
+}
+
+// boundedResults keeps the first limit results, their strings capped. It
+// copies: the caller's slice is not changed.
+func boundedResults(rs []AuthResult, limit int) []AuthResult {
+	if len(rs) == 0 {
+		return nil
+	}
+	out := make([]AuthResult, 0, min(len(rs), limit))
+	for _, r := range rs[:min(len(rs), limit)] {
+		out = append(out, AuthResult{Domain: capString(r.Domain), Selector: capString(r.Selector),
+			Scope: capString(r.Scope), Result: capString(r.Result)})
+	}
+	return out
+}
+
+func capString(s string) string {
+	if len(s) > maxFieldBytes {
+		return s[:maxFieldBytes]
+	}
+	return s
 }

@@ -6,25 +6,17 @@ import (
 	"strings"
 )
 
-// records groups evaluations into "record" elements, one per distinct
+// records turns the rows into "record" elements, one per distinct
 // (source_ip, policy_evaluated, identifiers, auth_results) tuple with its
 // count (RFC 9990 2.1.1: "one record per (IP, result, IDs Auths) tuples").
 // Records come out by count, descending, then by their contents.
-func records(group []Evaluation) []RecordXML {
-	counts := make(map[string]int)
-	byKey := make(map[string]RecordXML)
-	for _, e := range group {
-		r := record(e)
-		k := recordKey(r)
-		counts[k]++
-		byKey[k] = r
-	}
-	keys := sortedKeys(byKey)
-	sort.SliceStable(keys, func(i, j int) bool { return counts[keys[i]] > counts[keys[j]] })
+func records(rows map[string]*row) []RecordXML {
+	keys := sortedKeys(rows)
+	sort.SliceStable(keys, func(i, j int) bool { return rows[keys[i]].count > rows[keys[j]].count })
 	out := make([]RecordXML, 0, len(keys))
 	for _, k := range keys {
-		r := byKey[k]
-		r.Row.Count = counts[k]
+		r := rows[k].rec
+		r.Row.Count = rows[k].count
 		out = append(out, r)
 	}
 	return out

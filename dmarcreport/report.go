@@ -29,37 +29,79 @@ type Report struct {
 // maxDKIM caps the signatures per record (RFC 9990 2.1.3: no more than 100).
 const maxDKIM = 100
 
-// Aggregate builds one Report per Policy Domain whose final evaluation in
-// [begin, end) carries a rua= (RFC 9990 2.1: a separate report for each
-// Policy Domain; 2.3: the final configuration observed). Evaluations
-// without a Policy Domain (no DMARC record) are not reported. Reports are
-// sorted by domain.
+// Aggregate builds the reports of evals with an Aggregator.
 func Aggregate(evals []Evaluation, rep Reporter, begin, end time.Time) []Report {
-	var reports []Report
-	groups := byDomain(evals, begin, end)
-	for _, domain := range sortedKeys(groups) {
-		group := groups[domain]
-		last := latest(group)
-		if len(last.RUA) == 0 {
-			continue
-		}
-		reports = append(reports, buildReport(domain, group, last, rep, begin, end))
+	a := NewAggregator(begin, end)
+	for _, e := range evals {
+		a.Add(e)
 	}
-	return reports
+	return a.Reports(rep)
 }
 
-// byDomain groups the evaluations in [begin, end) by lower-cased Policy
-// Domain.
-func byDomain(evals []Evaluation, begin, end time.Time) map[string][]Evaluation {
-	m := make(map[string][]Evaluation)
-	for _, e := range evals {
-		d := strings.TrimSuffix(strings.ToLower(e.PolicyDomain), ".")
-		if d == "" || e.Time.Before(begin) || !e.Time.Before(end) {
+// Aggregator groups evaluations into report rows as they are read (Scan),
+// so that its memory grows with the number of distinct rows, not with the
+// number of evaluations. Not safe for concurrent use.
+type Aggregator struct {
+	begin, end time.Time
+	domains    map[string]*domainRows
+}
+
+// domainRows is one Policy Domain's rows and the final configuration seen.
+type domainRows struct {
+	last    Evaluation // Time, Policy and RUA only
+	hasLast bool
+	rows    map[string]*row
+}
+
+type row struct {
+	rec   RecordXML
+	count int
+}
+
+// NewAggregator aggregates the evaluations in [begin, end).
+func NewAggregator(begin, end time.Time) *Aggregator {
+	return &Aggregator{begin: begin, end: end, domains: make(map[string]*domainRows)}
+}
+
+// Add counts e in its row. Evaluations outside [begin, end) or without a
+// Policy Domain (no DMARC record) are not reported.
+func (a *Aggregator) Add(e Evaluation) {
+	d := strings.TrimSuffix(strings.ToLower(e.PolicyDomain), ".")
+	if d == "" || e.Time.Before(a.begin) || !e.Time.Before(a.end) {
+		return
+	}
+	g := a.domains[d]
+	if g == nil {
+		g = &domainRows{rows: make(map[string]*row)}
+		a.domains[d] = g
+	}
+	// The most recent evaluation (the last one on ties) has the final
+	// configuration.
+	if !g.hasLast || !e.Time.Before(g.last.Time) {
+		g.last, g.hasLast = Evaluation{Time: e.Time, Policy: e.Policy, RUA: e.RUA}, true
+	}
+	r := record(e)
+	k := recordKey(r)
+	if x := g.rows[k]; x != nil {
+		x.count++
+		return
+	}
+	g.rows[k] = &row{rec: r, count: 1}
+}
+
+// Reports builds one Report per Policy Domain whose final evaluation
+// carries a rua= (RFC 9990 2.1: a separate report for each Policy Domain;
+// 2.3: the final configuration observed), sorted by domain.
+func (a *Aggregator) Reports(rep Reporter) []Report {
+	var reports []Report
+	for _, domain := range sortedKeys(a.domains) {
+		g := a.domains[domain]
+		if len(g.last.RUA) == 0 {
 			continue
 		}
-		m[d] = append(m[d], e)
+		reports = append(reports, buildReport(domain, g, rep, a.begin, a.end))
 	}
-	return m
+	return reports
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -71,18 +113,7 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// latest returns the most recent evaluation (the last one on ties).
-func latest(group []Evaluation) Evaluation {
-	last := group[0]
-	for _, e := range group[1:] {
-		if !e.Time.Before(last.Time) {
-			last = e
-		}
-	}
-	return last
-}
-
-func buildReport(domain string, group []Evaluation, last Evaluation, rep Reporter, begin, end time.Time) Report {
+func buildReport(domain string, g *domainRows, rep Reporter, begin, end time.Time) Report {
 	id := uniqueID(rep.Domain, domain, begin, end)
 	fb := Feedback{
 		Version: "1.0",
@@ -91,8 +122,8 @@ func buildReport(domain string, group []Evaluation, last Evaluation, rep Reporte
 			ReportID:  id,
 			DateRange: DateRange{Begin: begin.Unix(), End: end.Unix()},
 		},
-		Policy:  policyXML(domain, last.Policy),
-		Records: records(group),
+		Policy:  policyXML(domain, g.last.Policy),
+		Records: records(g.rows),
 	}
 	out, err := xml.MarshalIndent(fb, "", "  ")
 	if err != nil {
@@ -100,7 +131,7 @@ func buildReport(domain string, group []Evaluation, last Evaluation, rep Reporte
 		panic(fmt.Sprintf("dmarcreport: marshal: %v", err))
 	}
 	return Report{
-		Domain: domain, RUA: last.RUA, Records: len(fb.Records),
+		Domain: domain, RUA: g.last.RUA, Records: len(fb.Records),
 		XML:      append([]byte(xml.Header), append(out, '\n')...),
 		FileName: fmt.Sprintf("%s!%s!%d!%d!%s.xml", rep.Domain, domain, begin.Unix(), end.Unix(), id),
 	}

@@ -52,7 +52,9 @@ func reporter(domain, org, email string) dmarcreport.Reporter {
 }
 
 func writeReports(histDir, outDir string, rep dmarcreport.Reporter, begin, end time.Time, stdout, stderr io.Writer) int {
-	evals, warnings, err := dmarcreport.Read(histDir, begin, end)
+	// Streamed: memory follows the number of report rows, not of messages.
+	agg := dmarcreport.NewAggregator(begin, end)
+	warnings, err := dmarcreport.Scan(histDir, begin, end, agg.Add)
 	if err != nil {
 		fmt.Fprintln(stderr, "spamgate dmarc report:", err)
 		return 1
@@ -64,7 +66,7 @@ func writeReports(histDir, outDir string, rep dmarcreport.Reporter, begin, end t
 		fmt.Fprintln(stderr, "spamgate dmarc report:", err)
 		return 1
 	}
-	for _, r := range dmarcreport.Aggregate(evals, rep, begin, end) {
+	for _, r := range agg.Reports(rep) {
 		path := filepath.Join(outDir, r.FileName)
 		if err := os.WriteFile(path, r.XML, 0o640); err != nil {
 			fmt.Fprintln(stderr, "spamgate dmarc report: write report:", err)
