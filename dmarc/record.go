@@ -217,11 +217,23 @@ func fo(v string) string {
 	return strings.Join(opts, ":")
 }
 
+// MaxReportURIs is how many rua= (and ruf=) URIs a record keeps.
+const MaxReportURIs = 4
+
 // uriList parses dmarc-urilist, keeping the valid absolute URIs. The
 // obsolete "!size" suffix is removed (RFC 9989 4.8, obs-dmarc-uri).
+//
+// Only the first MaxReportURIs valid URIs are kept, and the rest of the
+// list is not parsed: a record can list thousands, and it is parsed for
+// every message. RFC 9990 section 2.5 sends reports "to every remaining
+// URI, up to the Receiver's limits on supported URIs"; RFC 9989 section
+// 4.6 says a report SHOULD go to each listed URI (RFC 7489 section 6.2
+// asked for at least two).
 func uriList(v string) []string {
 	var uris []string
-	for _, u := range strings.Split(v, ",") {
+	for rest, more := v, true; more && len(uris) < MaxReportURIs; {
+		var u string
+		u, rest, more = strings.Cut(rest, ",")
 		u = trimWSP(u)
 		if i := strings.LastIndexByte(u, '!'); i >= 0 && isReportSize(u[i+1:]) {
 			u = u[:i]

@@ -108,7 +108,7 @@ const (
 	// says a report SHOULD go to each listed URI, and RFC 7489 section
 	// 6.2, which both replace, asked receivers that limit the number to
 	// support at least two. Four keeps every ordinary record whole.
-	MaxStoredURIs = 4
+	MaxStoredURIs = dmarc.MaxReportURIs
 	// maxURIBytes: "mailto:" + a 64-byte local part + a 255-byte domain +
 	// a size suffix fits; a longer URI is no mailbox we could report to.
 	maxURIBytes = 512
