@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 
@@ -32,9 +33,24 @@ func (s *Session) recipientVerdict(rcpt string) (v checks.Verdict, ok bool) {
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, s.e.timeout)
 	defer cancel()
-	res, err := rv.Check(ctx, rcpt)
+	var res recipients.Result
+	var err error
+	if s.report != nil {
+		res, err = rv.Check(ctx, rcpt) // explain: a dry run spends no client's budget
+	} else {
+		res, err = rv.CheckClient(ctx, s.client.Addr, rcpt)
+	}
 	v.Check = "recipient"
 	switch {
+	case errors.Is(err, recipients.ErrRateLimited):
+		// A dictionary attack from the client's network: its unknown
+		// addresses are not looked up. Always a tempfail (on_ldap_error
+		// = "accept" would accept them all), logged at debug: the
+		// metric counts them, the log must not flood.
+		s.e.metrics.CheckResult("recipient", "rate_limited")
+		s.log.Debug("recipient lookup over the client's budget", s.attrs(slog.String("rcpt", rcpt))...)
+		r := replyLDAPTempFail
+		return checks.Verdict{Check: "recipient", Reason: "lookup skipped: " + err.Error(), Reply: &r}, true
 	case err != nil:
 		s.e.metrics.StoreError("ldap")
 		s.log.Warn("recipient lookup failed", s.attrs(slog.String("rcpt", rcpt), slog.String("error", err.Error()),
