@@ -353,7 +353,12 @@ func hostileRows() []hostileRow {
 		// untouched, ours refused without 16,000 delete requests.
 		{name: "16000 foreign A-R fields", mailFrom: atk, code: 250,
 			data: withBody(strings.Repeat("Authentication-Results: mx.other; spf=pass\r\n", 16000) + "From: x@attacker.test\r\n"),
-			ar:   []string{"iprev", "spf", "dmarc"}},
+			ar:   []string{"iprev", "spf", "dmarc"},
+			check: func(t *testing.T, _ *hostileRig, _ postfixtest.Transcript, m postfixtest.Message) {
+				if n := bytes.Count(m.Raw, []byte("Authentication-Results: mx.other; spf=pass\r\n")); n != 16000 {
+					t.Errorf("%d of the 16000 foreign fields arrived", n)
+				}
+			}},
 		{name: "16000 forged A-R fields", mailFrom: atk, code: 550, enhanced: "5.7.1",
 			data:  withBody(strings.Repeat("Authentication-Results: mx.test; spf=pass\r\n", 16000) + "From: x@attacker.test\r\n"),
 			check: notSlowerThan("16000 foreign A-R fields", 3)},
