@@ -9,11 +9,54 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"golang.org/x/net/netutil"
 )
 
 // shutdownTimeout bounds the graceful stop: scrapes are short, and a stuck
 // client must not hold up the daemon's exit.
 const shutdownTimeout = 5 * time.Second
+
+// listenerLimits bound what clients of the metrics listener can hold: every
+// connection is a file descriptor of the daemon, which the milter, DNS,
+// Redis and LDAP need too (issue 18: idle keep-alive connections stayed
+// open for ever).
+type listenerLimits struct {
+	// maxConns caps the connections served at once; a client over it
+	// waits in the kernel's accept queue (x/net/netutil.LimitListener)
+	// until one ends. A scraper and a health prober need one or two.
+	maxConns int
+	// readHeader, read, write and idle are http.Server's timeouts. Write
+	// covers the handler too, so it is over healthTimeout.
+	readHeader, read, write, idle time.Duration
+	maxHeaderBytes                int
+}
+
+// defaultLimits: 32 connections, each held at most 5 s before its request
+// header is in and 10 s for the request, 15 s for the answer. Keep-alive
+// is off, so a connection serves one request and closes: a client cannot
+// keep a slot by sending requests, and one that holds all 32 slots has to
+// reconnect every few seconds, each new connection queued behind the
+// prober's. The cost is one TCP handshake per scrape, on loopback.
+func defaultLimits() listenerLimits {
+	return listenerLimits{maxConns: 32, readHeader: 5 * time.Second, read: 10 * time.Second,
+		write: healthTimeout + 10*time.Second, idle: 30 * time.Second, maxHeaderBytes: 8 << 10}
+}
+
+// newServer is the HTTP server of Serve with the limits l.
+func newServer(h http.Handler, l listenerLimits, log *slog.Logger) *http.Server {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: l.readHeader,
+		ReadTimeout:       l.read,
+		WriteTimeout:      l.write,
+		IdleTimeout:       l.idle,
+		MaxHeaderBytes:    l.maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	srv.SetKeepAlivesEnabled(false)
+	return srv
+}
 
 // Serve listens on addr ("HOST:PORT", or Postfix-style "inet:HOST:PORT")
 // and serves Handler(health) until ctx ends, then shuts down gracefully.
@@ -31,13 +74,10 @@ func (m *Metrics) Serve(ctx context.Context, addr string, health func(ctx contex
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	srv := &http.Server{
-		Handler:           m.Handler(health),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	log.Info("metrics listening", "addr", ln.Addr().String())
-	go runServer(ctx, srv, ln, log)
+	l := defaultLimits()
+	srv := newServer(m.Handler(health), l, log)
+	log.Info("metrics listening", "addr", ln.Addr().String(), "max_connections", l.maxConns)
+	go runServer(ctx, srv, netutil.LimitListener(ln, l.maxConns), log)
 	return nil
 }
 
