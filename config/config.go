@@ -15,6 +15,8 @@ import (
 	"time"
 
 	toml "github.com/pelletier/go-toml/v2"
+
+	"spamgate/dnsx"
 )
 
 // Config is the whole configuration. Its zero value is not useful: start from
@@ -61,9 +63,20 @@ type Milter struct {
 	// IdleTimeout closes a milter connection on which Postfix sent nothing
 	// for this long (a dead peer must not hold a goroutine forever).
 	IdleTimeout Duration `toml:"idle_timeout"`
-	// MaxSessions caps concurrent milter connections; more are closed at
-	// once and Postfix tempfails them (milter_default_action).
+	// MaxSessions caps concurrent milter sessions (connections that sent
+	// their option negotiation); more are closed at once and Postfix
+	// tempfails them (milter_default_action).
 	MaxSessions int `toml:"max_sessions"`
+	// NegotiateTimeout closes a connection that has not sent its option
+	// negotiation (SMFIC_OPTNEG) this long after connecting. Postfix sends
+	// it at once; an idle connection must not hold anything for long.
+	NegotiateTimeout Duration `toml:"negotiate_timeout"`
+	// MaxUnnegotiated caps connections waiting for their negotiation; they
+	// do not count against MaxSessions. At the cap the oldest is closed.
+	MaxUnnegotiated int `toml:"max_unnegotiated"`
+	// MaxSessionsPerPeer caps the sessions of one TCP peer address; 0: no
+	// cap (Postfix on the same host shares 127.0.0.1 with local users).
+	MaxSessionsPerPeer int `toml:"max_sessions_per_peer"`
 	// MaxSessionTime ends a session that lasts longer, after the message
 	// it is in: a client holding one SMTP connection for hours gets a
 	// tempfail for its next message and reconnects.
@@ -92,8 +105,31 @@ type DNS struct {
 	Nameservers []string `toml:"nameservers"`
 	// Timeout bounds one query to one server.
 	Timeout Duration `toml:"timeout"`
-	// CacheSize is the number of answers kept; a negative value disables the cache.
+	// CacheBytes bounds the cache by the estimated heap of its answers.
+	CacheBytes int64 `toml:"cache_bytes"`
+	// CacheMaxAnswerBytes is the largest answer cached; bigger ones are
+	// used once and not kept.
+	CacheMaxAnswerBytes int `toml:"cache_max_answer_bytes"`
+	// CacheSize, deprecated: when positive it also caps the number of
+	// answers kept; 0 (the default) leaves cache_bytes alone; a negative
+	// value disables the cache.
 	CacheSize int `toml:"cache_size"`
+	// MaxInflight bounds the queries in flight to nameservers, process-wide.
+	MaxInflight int `toml:"max_inflight"`
+	// MaxInflightSession bounds them per SMTP session (dnsx.WithSessionLimit).
+	MaxInflightSession int `toml:"max_inflight_session"`
+}
+
+// defaultDNS is the [dns] table's defaults: dnsx's, so that the resolver
+// and a config without [dns] agree.
+func defaultDNS() DNS {
+	return DNS{
+		Timeout:             Duration{dnsx.DefaultTimeout},
+		CacheBytes:          dnsx.DefaultCacheBytes,
+		CacheMaxAnswerBytes: dnsx.DefaultMaxAnswerBytes,
+		MaxInflight:         dnsx.DefaultMaxInflight,
+		MaxInflightSession:  dnsx.DefaultMaxInflightSession,
+	}
 }
 
 // DNSBL configures the DNS blocklist check.
@@ -160,12 +196,14 @@ func Default() *Config {
 			DrainTimeout:       Duration{30 * time.Second},
 			IdleTimeout:        Duration{15 * time.Minute},
 			MaxSessions:        1000,
+			NegotiateTimeout:   Duration{5 * time.Second},
+			MaxUnnegotiated:    256,
 			MaxSessionTime:     Duration{time.Hour},
 			MaxHeaderBytes:     1 << 20,
 			MaxHeaderDeletions: 32,
 		},
 		Log:          Log{Level: "info", Format: "text"},
-		DNS:          DNS{Timeout: Duration{2 * time.Second}, CacheSize: 10000},
+		DNS:          defaultDNS(),
 		DNSBL:        DNSBL{Enabled: true, Threshold: 1, HealthInterval: Duration{10 * time.Minute}},
 		SenderDomain: SenderDomain{Enabled: true},
 		SPF:          SPF{Enabled: true},

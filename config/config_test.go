@@ -53,11 +53,21 @@ func TestParseErrorsNameLineAndKey(t *testing.T) {
 		{"bad duration", "[dns]\ntimeout = \"soon\"\n", "f.toml:2: dns.timeout"},
 		{"bad listen", "[milter]\n\nlisten = \"tcp:1.2.3.4\"\n", "f.toml:3: milter.listen"},
 		{"bad nameserver", "[dns]\nnameservers = [\"localhost\"]\n", "f.toml:2: dns.nameservers"},
+		{"dns cache_bytes", "[dns]\ncache_bytes = 1000\n", "f.toml:2: dns.cache_bytes"},
+		{"dns answer over budget/16", "[dns]\ncache_bytes = 1048576\n\ncache_max_answer_bytes = 131072\n", "f.toml:4: dns.cache_max_answer_bytes"},
+		{"dns max_inflight", "[dns]\nmax_inflight = 0\n", "f.toml:2: dns.max_inflight"},
+		{"dns session over process", "[dns]\nmax_inflight = 8\nmax_inflight_session = 9\n", "f.toml:3: dns.max_inflight_session"},
 		{"bad network", "[milter]\ninternal_networks = [\"10.0.0.0/33\"]\n", "f.toml:2: milter.internal_networks"},
 		{"second zone bad", "[dnsbl]\n[[dnsbl.zone]]\nname = \"a.example\"\nweight = 1\n[[dnsbl.zone]]\nname = \"\"\nweight = 1\n", "f.toml:6: dnsbl.zone[2].name"},
 		{"duplicate zone", "[dnsbl]\n[[dnsbl.zone]]\nname = \"a.example\"\n[[dnsbl.zone]]\nname = \"A.example.\"\n", "f.toml:5: dnsbl.zone[2].name"},
 		{"socket mode", "[milter]\nsocket_mode = \"rw\"\n", "f.toml:2: milter.socket_mode"},
 		{"authserv id", "[milter]\nauthserv_id = \"mx example\"\n", "f.toml:2: milter.authserv_id"},
+		{"negotiate_timeout", "[milter]\nnegotiate_timeout = \"0s\"\n", "f.toml:2: milter.negotiate_timeout"},
+		{"max_unnegotiated", "[milter]\nmax_unnegotiated = 0\n", "f.toml:2: milter.max_unnegotiated"},
+		{"per peer over max_sessions", "[milter]\nmax_sessions = 10\nmax_sessions_per_peer = 11\n", "f.toml:3: milter.max_sessions_per_peer"},
+		{"greylist max_entries", "[greylist]\nmax_entries = 10\n", "f.toml:2: greylist.max_entries"},
+		{"greylist max_whitelist", "[greylist]\n\nmax_whitelist = -1\n", "f.toml:3: greylist.max_whitelist"},
+		{"greylist save_interval", "[greylist]\nsave_interval = \"1s\"\n", "f.toml:2: greylist.save_interval"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -41,6 +41,13 @@ func (c *Config) validate() Errors {
 	if c.Milter.MaxSessions < 1 {
 		bad("milter.max_sessions", "%d must be at least 1", c.Milter.MaxSessions)
 	}
+	positive(bad, "milter.negotiate_timeout", c.Milter.NegotiateTimeout, time.Minute)
+	if n := c.Milter.MaxUnnegotiated; n < 1 || n > 65536 {
+		bad("milter.max_unnegotiated", "%d is not between 1 and 65536", n)
+	}
+	if n := c.Milter.MaxSessionsPerPeer; n < 0 || n > c.Milter.MaxSessions {
+		bad("milter.max_sessions_per_peer", "%d is not between 0 (no cap) and max_sessions (%d)", n, c.Milter.MaxSessions)
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -55,11 +62,31 @@ func (c *Config) validate() Errors {
 		}
 	}
 	positive(bad, "dns.timeout", c.DNS.Timeout, time.Minute)
+	c.validateDNSLimits(bad)
 	c.validateDNSBL(bad)
 	c.validatePolicy(bad)
 	c.validateAuth(bad)
 	c.validateSpam(bad)
 	return errs
+}
+
+// validateDNSLimits checks the [dns] bounds on memory and queries in flight
+// (docs/HOSTILE.md).
+func (c *Config) validateDNSLimits(bad func(key, format string, args ...any)) {
+	d := c.DNS
+	if d.CacheBytes < 1<<20 || d.CacheBytes > 64<<30 {
+		bad("dns.cache_bytes", "%d must be between 1048576 (1 MiB) and 68719476736 (64 GiB)", d.CacheBytes)
+	}
+	// At most 1/16 of the budget: one answer never evicts more than that.
+	if d.CacheMaxAnswerBytes < 1024 || int64(d.CacheMaxAnswerBytes) > d.CacheBytes/16 {
+		bad("dns.cache_max_answer_bytes", "%d must be between 1024 and cache_bytes/16 (%d)", d.CacheMaxAnswerBytes, d.CacheBytes/16)
+	}
+	if d.MaxInflight < 1 || d.MaxInflight > 65536 {
+		bad("dns.max_inflight", "%d must be between 1 and 65536", d.MaxInflight)
+	}
+	if d.MaxInflightSession < 1 || d.MaxInflightSession > d.MaxInflight {
+		bad("dns.max_inflight_session", "%d must be between 1 and max_inflight (%d)", d.MaxInflightSession, d.MaxInflight)
+	}
 }
 
 func (c *Config) validateDNSBL(bad func(key, format string, args ...any)) {

@@ -75,7 +75,9 @@ func Start(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Daemon,
 	}
 	d.ln = ln
 	d.srv = milter.NewServer(milter.Options{Engine: d.engine.Load, Log: log, IdleTimeout: cfg.Milter.IdleTimeout.Duration,
-		MaxSessions: cfg.Milter.MaxSessions, MaxSessionTime: cfg.Milter.MaxSessionTime.Duration})
+		MaxSessions: cfg.Milter.MaxSessions, MaxSessionTime: cfg.Milter.MaxSessionTime.Duration,
+		NegotiateTimeout: cfg.Milter.NegotiateTimeout.Duration, MaxUnnegotiated: cfg.Milter.MaxUnnegotiated,
+		MaxSessionsPerPeer: cfg.Milter.MaxSessionsPerPeer, Registerer: d.metrics.Registry()})
 	go func() { d.served <- d.srv.Serve(ln) }()
 	if err := d.startTLSPolicyMap(cfg); err != nil {
 		d.Shutdown(context.Background())
@@ -102,7 +104,14 @@ func NewEngine(cfg *config.Config, log *slog.Logger) (*engine.Engine, *dnsx.Reso
 }
 
 func newResolver(c config.DNS) (*dnsx.Resolver, error) {
-	r, err := dnsx.New(dnsx.Config{Nameservers: c.Nameservers, Timeout: c.Timeout.Duration, CacheSize: c.CacheSize})
+	r, err := dnsx.New(dnsx.Config{
+		Nameservers:    c.Nameservers,
+		Timeout:        c.Timeout.Duration,
+		CacheBytes:     c.CacheBytes,
+		CacheSize:      c.CacheSize,
+		MaxAnswerBytes: c.CacheMaxAnswerBytes,
+		MaxInflight:    c.MaxInflight,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("dns resolver: %w", err)
 	}

@@ -51,6 +51,5 @@ func (d *Daemon) Health(ctx context.Context) map[string]error {
 }
 
 func dnsStats(r *dnsx.Resolver) metrics.DNSStats {
-	s := r.Stats()
-	return metrics.DNSStats{Queries: s.Queries, CacheHits: s.CacheHits, CacheMisses: s.CacheMisses, Errors: s.Errors}
+	return metrics.DNSStats(r.Stats()) // the same fields, one for one
 }

@@ -46,6 +46,12 @@ func (l *limiter) acquire(done <-chan struct{}) bool {
 
 func (l *limiter) release() { <-l.slots }
 
+// DefaultMaxInflightSession is the per-session limit the configuration
+// gives WithSessionLimit unless told otherwise: far above what one honest
+// message needs (SPF's 10 lookups, a few DKIM keys, one DMARC walk), far
+// below what a process can take.
+const DefaultMaxInflightSession = 32
+
 // sessionKey marks a context with the session's *limiter.
 type sessionKey struct{}
 

@@ -64,3 +64,37 @@ spamgate_dns_queries_total 2
 		t.Errorf("after RegisterDNS(nil): %d DNS series (err %v), want 0", n, err)
 	}
 }
+
+// The limits' metrics: cache bytes and queries in flight are gauges, the
+// waits are counted per scope.
+func TestRegisterDNSLimits(t *testing.T) {
+	m := New()
+	m.RegisterDNS(func() DNSStats {
+		return DNSStats{CacheBytes: 4096, CacheOversized: 2, InFlight: 3, WaitsProcess: 5, WaitsSession: 7, WaitFailures: 1}
+	})
+	const want = `
+# HELP spamgate_dns_cache_bytes Estimated heap held by the cached DNS answers (bounded by [dns] cache_bytes).
+# TYPE spamgate_dns_cache_bytes gauge
+spamgate_dns_cache_bytes 4096
+# HELP spamgate_dns_cache_oversized_total DNS answers returned but not cached for being over [dns] cache_max_answer_bytes.
+# TYPE spamgate_dns_cache_oversized_total counter
+spamgate_dns_cache_oversized_total 2
+# HELP spamgate_dns_inflight DNS questions being asked of nameservers now.
+# TYPE spamgate_dns_inflight gauge
+spamgate_dns_inflight 3
+# HELP spamgate_dns_limit_wait_failures_total DNS questions that failed (temporarily) because their deadline came before a query slot.
+# TYPE spamgate_dns_limit_wait_failures_total counter
+spamgate_dns_limit_wait_failures_total 1
+# HELP spamgate_dns_limit_waits_total DNS questions that waited for a slot: scope process is [dns] max_inflight, session is max_inflight_session.
+# TYPE spamgate_dns_limit_waits_total counter
+spamgate_dns_limit_waits_total{scope="process"} 5
+spamgate_dns_limit_waits_total{scope="session"} 7
+`
+	names := []string{
+		"spamgate_dns_cache_bytes", "spamgate_dns_cache_oversized_total", "spamgate_dns_inflight",
+		"spamgate_dns_limit_wait_failures_total", "spamgate_dns_limit_waits_total",
+	}
+	if err := testutil.GatherAndCompare(m.reg, strings.NewReader(want), names...); err != nil {
+		t.Error(err)
+	}
+}
