@@ -36,6 +36,11 @@ type Greylist struct {
 	// Store: "memory" (in-process; File keeps it across restarts) or "redis".
 	Store string `toml:"store"`
 	File  string `toml:"file"`
+	// The memory store's bounds (check-config prints the memory they
+	// take) and how often its file is rewritten when the state changed.
+	MaxEntries   int      `toml:"max_entries"`   // triplets; waiting ones are evicted first
+	MaxWhitelist int      `toml:"max_whitelist"` // auto-whitelist counters; least recently used evicted
+	SaveInterval Duration `toml:"save_interval"`
 	// OnStoreError: "accept" lets mail through when the store cannot be
 	// asked (a warning is logged and counted); "tempfail" answers 451 4.3.0.
 	OnStoreError string   `toml:"on_store_error"`
@@ -153,6 +158,7 @@ func defaultGreylist() Greylist {
 	return Greylist{Mode: "suspicious", Delay: Duration{5 * time.Minute}, RetryWindow: Duration{48 * time.Hour},
 		PassTTL: Duration{35 * 24 * time.Hour}, AWLCount: 5, AWLTTL: Duration{35 * 24 * time.Hour},
 		IPv4Prefix: 24, IPv6Prefix: 64, Store: "memory", OnStoreError: "accept",
+		MaxEntries: 1_000_000, MaxWhitelist: 100_000, SaveInterval: Duration{5 * time.Minute},
 		Timeout: Duration{200 * time.Millisecond}, Redis: GreylistRedis{KeyPrefix: "spamgate:gl:"}}
 }
 
@@ -194,6 +200,15 @@ func (c *Config) validateSpam(bad func(key, format string, args ...any)) {
 	}
 	if g.IPv6Prefix < 16 || g.IPv6Prefix > 128 {
 		bad("greylist.ipv6_prefix", "%d is not between 16 and 128", g.IPv6Prefix)
+	}
+	if g.MaxEntries < 1000 || g.MaxEntries > 100_000_000 {
+		bad("greylist.max_entries", "%d is not between 1000 and 100000000", g.MaxEntries)
+	}
+	if g.MaxWhitelist < 100 || g.MaxWhitelist > 10_000_000 {
+		bad("greylist.max_whitelist", "%d is not between 100 and 10000000", g.MaxWhitelist)
+	}
+	if g.SaveInterval.Duration < 10*time.Second || g.SaveInterval.Duration > 24*time.Hour {
+		bad("greylist.save_interval", "%v is not between 10s and 24h", g.SaveInterval.Duration)
 	}
 	switch g.Store {
 	case "memory":

@@ -32,6 +32,9 @@ func openGreylist(cfg *config.Config, prev *Engine, log *slog.Logger) (*greylist
 	if prev != nil && prev.glStore != nil && reflect.DeepEqual(storeConfig(prev.cfg.Greylist), storeConfig(g)) {
 		store = prev.glStore
 		prev.glStoreTaken = true
+		if m, ok := store.(*greylist.Memory); ok { // caps are reloadable; the state stays
+			m.SetLimits(g.MaxEntries, g.MaxWhitelist)
+		}
 	} else {
 		var err error
 		if store, err = NewGreylistStore(g); err != nil {
@@ -55,7 +58,8 @@ func openGreylist(cfg *config.Config, prev *Engine, log *slog.Logger) (*greylist
 // `spamgate greylist` admin commands).
 func NewGreylistStore(g config.Greylist) (greylist.Store, error) {
 	if g.Store == "memory" {
-		s, err := greylist.NewMemory(greylist.MemoryOptions{File: g.File})
+		s, err := greylist.NewMemory(greylist.MemoryOptions{File: g.File, MaxTriplets: g.MaxEntries,
+			MaxAWL: g.MaxWhitelist, SaveInterval: g.SaveInterval.Duration})
 		if err != nil {
 			return nil, fmt.Errorf("greylist memory store: %w", err)
 		}

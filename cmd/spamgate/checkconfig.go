@@ -10,6 +10,7 @@ import (
 
 	"spamgate/config"
 	"spamgate/engine"
+	"spamgate/greylist"
 )
 
 // checkConfig validates a file and prints the effective configuration
@@ -35,6 +36,10 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintf(stdout, "# effective configuration of %s\n%s", nameOr(path, "built-in defaults"), out)
+	if g := cfg.Greylist; g.Store == "memory" {
+		fmt.Fprintf(stdout, "# greylist memory store: about %d MiB at max_entries = %d and max_whitelist = %d\n",
+			(greylist.MemoryEstimate(g.MaxEntries, g.MaxWhitelist)+1<<20-1)>>20, g.MaxEntries, g.MaxWhitelist)
+	}
 	fmt.Fprintf(stderr, "configuration OK (%d policy rules, %d warnings)\n", p.Len(), len(warnings))
 	return 0
 }

@@ -17,6 +17,9 @@ func TestCheckConfigExample(t *testing.T) {
 	if !strings.Contains(out.String(), "listen = 'inet:127.0.0.1:8891'") {
 		t.Errorf("effective configuration lacks the listen address:\n%s", out.String())
 	}
+	if !strings.Contains(out.String(), "# greylist memory store: about 92 MiB at max_entries = 1000000") {
+		t.Errorf("effective configuration lacks the memory estimate of the greylist store:\n%s", out.String())
+	}
 }
 
 func TestCheckConfigNamesLine(t *testing.T) {
