@@ -2,7 +2,9 @@ package dnsx
 
 import (
 	"context"
+	"strconv"
 	"testing"
+	"time"
 )
 
 // Taking and giving back slots with free ones allocates nothing: the
@@ -36,5 +38,25 @@ func BenchmarkSlots(b *testing.B) {
 	for b.Loop() {
 		sess, _ := r.acquireSlots(ctx)
 		r.releaseSlots(sess)
+	}
+}
+
+// A positive CacheSize still caps the number of entries, through the least
+// charge per entry (CacheBytes/CacheSize).
+func TestCacheSizeCapsEntries(t *testing.T) {
+	c, err := newCache(Config{CacheBytes: 1 << 20, CacheSize: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 100 {
+		a := &answer{outcome: found, ttl: time.Hour, weight: 300}
+		c.Set(key{name: "n" + strconv.Itoa(i) + ".test", qtype: 1}, a)
+	}
+	c.CleanUp()
+	if n := c.EstimatedSize(); n > 10 {
+		t.Fatalf("%d entries cached, want at most 10", n)
+	}
+	if w := c.WeightedSize(); w > 1<<20 {
+		t.Fatalf("%d bytes charged, want at most 1 MiB", w)
 	}
 }
