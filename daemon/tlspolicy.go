@@ -55,7 +55,8 @@ func (d *Daemon) startTLSPolicyMap(cfg *config.Config) error {
 func (d *Daemon) newMTASTS(m config.TLSPolicyMap) (*mtasts.Client, error) {
 	// The fetch must end before the socketmap request deadline (10s), so
 	// that Postfix gets an answer, not TIMEOUT, on a first slow fetch.
-	o := mtasts.Options{Resolver: d.resolver, Log: d.log.With("service", "mta-sts"), Timeout: 8 * time.Second}
+	o := mtasts.Options{Resolver: d.resolver, Log: d.log.With("service", "mta-sts"), Timeout: 8 * time.Second,
+		MaxFetches: m.MTASTSMaxFetches}
 	if m.MTASTSCAFile != "" {
 		pem, err := os.ReadFile(m.MTASTSCAFile)
 		if err != nil {

@@ -92,7 +92,8 @@ func NewRecipients(c config.Recipients, log *slog.Logger) (*recipients.Validator
 		lo := &recipients.LDAPOptions{URL: l.URL, StartTLS: l.StartTLS, CAFile: l.CAFile,
 			InsecureSkipVerify: l.InsecureSkipVerify, BindDN: l.BindDN, BaseDN: l.BaseDN, Filter: l.Filter,
 			Scope: l.Scope, Timeout: l.Timeout.Duration, PoolSize: l.PoolSize,
-			PositiveTTL: l.PositiveTTL.Duration, NegativeTTL: l.NegativeTTL.Duration}
+			PositiveTTL: l.PositiveTTL.Duration, NegativeTTL: l.NegativeTTL.Duration,
+			ClientLookups: l.ClientMaxLookups, ClientMissRate: l.ClientMissRate}
 		if l.PasswordFile != "" {
 			var err error
 			if lo.Password, err = config.ReadSecret(l.PasswordFile); err != nil {
