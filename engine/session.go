@@ -111,9 +111,11 @@ type fieldIndex struct {
 	index int
 }
 
-// NewSession starts a session; ctx bounds everything it does.
+// NewSession starts a session; ctx bounds everything it does, and every
+// DNS query made under it counts against [dns] max_inflight_session: one
+// message cannot make spamgate flood anyone's name servers.
 func (e *Engine) NewSession(ctx context.Context, id string) *Session {
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := context.WithCancel(dnsx.WithSessionLimit(ctx, e.cfg.DNS.MaxInflightSession))
 	e.metrics.SessionStarted()
 	return &Session{e: e, id: id, log: e.log.With("session", id), ctx: ctx, cancel: cancel}
 }
