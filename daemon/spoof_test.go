@@ -153,3 +153,33 @@ require_tls = true
 		}
 	}
 }
+
+// Issue 12 item 3: one message must not start unbounded DNS. 10,000 From
+// fields of fresh names (or one field with as many addresses) start the
+// policy lookups of at most max_from_domains domains, under either
+// multiple_from setting.
+func TestFromFloodBoundedDNS(t *testing.T) {
+	t.Parallel()
+	for _, setting := range []string{"reject", "evaluate"} {
+		r := startRig(t, "[dmarc]\nmultiple_from = \""+setting+"\"\n")
+		var many, one [][2]string
+		var list strings.Builder
+		for i := range 10000 {
+			many = append(many, [2]string{"From", fmt.Sprintf(" <a@x%d.reject.test>", i)})
+			fmt.Fprintf(&list, "a@y%d.reject.test, ", i)
+		}
+		one = [][2]string{{"From", " " + strings.TrimSuffix(list.String(), ", ")}}
+		for name, h := range map[string][][2]string{"many fields": many, "one field": one} {
+			before := r.dns.Queries()
+			res := r.run(t, miltertest.Tx{ClientIP: "192.0.2.10", From: "user@good.test", Rcpts: []string{"a@example.net"}, Headers: h})
+			if res.Final == nil || res.Final.SMTPCode != 550 {
+				t.Errorf("%s, multiple_from = %s: end of message %+v, want 550", name, setting, res.Final)
+			}
+			// The envelope's own lookups (sender domain, SPF, DNSBL,
+			// iprev, DMARC of good.test) plus a few per author domain.
+			if q := r.dns.Queries() - before; q > 60 {
+				t.Errorf("%s, multiple_from = %s: %d DNS queries", name, setting, q)
+			}
+		}
+	}
+}
