@@ -42,6 +42,10 @@ type DMARC struct {
 	// HistoryDir, when set, records every evaluation (one JSON line each,
 	// a file per day) for `spamgate dmarc report` (RFC 9990 aggregate reports).
 	HistoryDir string `toml:"history_dir"`
+	// HistoryDays is how many past UTC days of history files are kept
+	// besides today's; older ones are deleted at start and hourly. 0
+	// keeps every file (for sites that archive the history themselves).
+	HistoryDays int `toml:"history_days"`
 	// MultipleFrom is what a message with more than one From field gets:
 	// "reject" (550 5.7.1; RFC 5322 3.6 allows one, and which one a mail
 	// client shows is anyone's guess) or "evaluate" (every domain of every
@@ -65,7 +69,7 @@ type DMARC struct {
 func defaultDKIM() DKIM { return DKIM{Enabled: true, MaxSignatures: 5, MaxBodyBytes: 64 << 20} }
 func defaultDMARC() DMARC {
 	return DMARC{Enabled: true, Enforce: true, QuarantineAction: "tag", MultipleFrom: "reject",
-		NoFromDomain: "reject", MaxFromDomains: 5, OnTemperror: "tempfail"}
+		NoFromDomain: "reject", MaxFromDomains: 5, OnTemperror: "tempfail", HistoryDays: 7}
 }
 
 func (c *Config) validateAuth(bad func(key, format string, args ...any)) {
@@ -99,6 +103,9 @@ func (c *Config) validateAuth(bad func(key, format string, args ...any)) {
 	}
 	if a := c.DMARC.OnTemperror; a != "tempfail" && a != "accept" {
 		bad("dmarc.on_temperror", "%q is not tempfail or accept", a)
+	}
+	if n := c.DMARC.HistoryDays; n < 0 || n > 3660 {
+		bad("dmarc.history_days", "%d is not between 0 (keep every day) and 3660", n)
 	}
 	if n := c.DMARC.MaxFromDomains; n < 1 || n > 50 {
 		bad("dmarc.max_from_domains", "%d is not between 1 and 50", n)

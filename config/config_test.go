@@ -68,6 +68,8 @@ func TestParseErrorsNameLineAndKey(t *testing.T) {
 		{"greylist max_entries", "[greylist]\nmax_entries = 10\n", "f.toml:2: greylist.max_entries"},
 		{"greylist max_whitelist", "[greylist]\n\nmax_whitelist = -1\n", "f.toml:3: greylist.max_whitelist"},
 		{"greylist save_interval", "[greylist]\nsave_interval = \"1s\"\n", "f.toml:2: greylist.save_interval"},
+		{"dmarc history_days", "[dmarc]\nhistory_days = -1\n", "f.toml:2: dmarc.history_days"},
+		{"tls_policy_map max_connections", "[tls_policy_map]\nenabled = true\n\nmax_connections = 0\n", "f.toml:4: tls_policy_map.max_connections"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -77,6 +77,10 @@ type TLSPolicyMap struct {
 	// a lookup that needs one more answers NOTFOUND at once (Postfix's own
 	// TLS level) and a later lookup fetches.
 	MTASTSMaxFetches int `toml:"mta_sts_max_fetches"`
+	// MaxConnections caps the open socketmap connections; one more is
+	// closed at accept (Postfix defers that delivery and retries). Postfix
+	// holds one per smtp process (default_process_limit 100).
+	MaxConnections int `toml:"max_connections"`
 	// Nexthop holds policies for relayhost-style destinations that are not
 	// domains, e.g. "[smarthost.example.net]:587".
 	Nexthop []NexthopPolicy `toml:"nexthop"`
@@ -94,7 +98,7 @@ func defaultPolicy() Policy {
 }
 
 func defaultTLSPolicyMap() TLSPolicyMap {
-	return TLSPolicyMap{Listen: "inet:127.0.0.1:8892", MapName: "tlspolicy", MTASTSMaxFetches: 16}
+	return TLSPolicyMap{Listen: "inet:127.0.0.1:8892", MapName: "tlspolicy", MTASTSMaxFetches: 16, MaxConnections: 200}
 }
 
 // PolicyRules turns the [[policy.rule]] entries into policy rules whose
@@ -148,6 +152,9 @@ func (c *Config) validatePolicy(bad func(key, format string, args ...any)) {
 		}
 		if m.MTASTSMaxFetches < 1 || m.MTASTSMaxFetches > 1024 {
 			bad("tls_policy_map.mta_sts_max_fetches", "%d is not between 1 and 1024", m.MTASTSMaxFetches)
+		}
+		if m.MaxConnections < 1 || m.MaxConnections > 10000 {
+			bad("tls_policy_map.max_connections", "%d is not between 1 and 10000", m.MaxConnections)
 		}
 	}
 	for i, n := range m.Nexthop {

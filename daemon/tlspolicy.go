@@ -46,6 +46,10 @@ func (d *Daemon) startTLSPolicyMap(cfg *config.Config) error {
 	}
 	t.ln = ln
 	t.srv = socketmap.NewServer(t.answer, d.log.With("service", "tls_policy_map"))
+	t.srv.MaxConnections = m.MaxConnections
+	if reg := d.metrics.Registry(); reg != nil {
+		reg.MustRegister(t.srv.Collectors()...)
+	}
 	go func() { t.served <- t.srv.Serve(ln) }()
 	d.tlsMap = t
 	d.log.Info("tls policy map started", "listen", m.Listen, "addr", ln.Addr().String(), "map", m.MapName, "mta_sts", m.MTASTS)

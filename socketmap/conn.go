@@ -27,14 +27,17 @@ type conn struct {
 	br   *bufio.Reader
 	log  *slog.Logger
 	wbuf []byte
+	// expires is when MaxLifetime ends; no request starts after it.
+	expires time.Time
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
 	return &conn{
-		srv: s,
-		nc:  nc,
-		br:  bufio.NewReaderSize(nc, readBufferSize),
-		log: s.log.With("client", nc.RemoteAddr().String()),
+		srv:     s,
+		nc:      nc,
+		br:      bufio.NewReaderSize(nc, readBufferSize),
+		log:     s.log.With("client", nc.RemoteAddr().String()),
+		expires: time.Now().Add(s.MaxLifetime),
 	}
 }
 
@@ -61,12 +64,29 @@ func (c *conn) serve() {
 	}
 }
 
-// awaitRequest waits, at most IdleTimeout, for the first byte of the next request.
+// errExpired ends a connection that reached MaxLifetime.
+var errExpired = errors.New("socketmap: connection reached max lifetime")
+
+// awaitRequest waits, at most IdleTimeout and never past the connection's
+// MaxLifetime, for the first byte of the next request. A request that
+// arrives renews the idle timeout, not the lifetime: a client cannot keep a
+// connection (a file descriptor) for ever by asking now and then. Postfix
+// reconnects on its next lookup.
 func (c *conn) awaitRequest() error {
-	if err := c.nc.SetReadDeadline(time.Now().Add(c.srv.IdleTimeout)); err != nil {
+	deadline := time.Now().Add(c.srv.IdleTimeout)
+	lifetime := !c.expires.After(deadline)
+	if lifetime {
+		deadline = c.expires
+	}
+	if err := c.nc.SetReadDeadline(deadline); err != nil {
 		return err
 	}
 	_, err := c.br.Peek(1)
+	var ne net.Error
+	if lifetime && c.br.Buffered() == 0 && errors.As(err, &ne) && ne.Timeout() {
+		c.srv.expired.Add(1)
+		return errExpired
+	}
 	return err
 }
 
@@ -107,6 +127,8 @@ func (c *conn) logEnd(err error, phase string) {
 		c.log.Debug("socketmap: connection closed", "phase", phase)
 	case phase == "idle" && errors.As(err, &ne) && ne.Timeout():
 		c.log.Debug("socketmap: idle connection timed out")
+	case errors.Is(err, errExpired):
+		c.log.Debug("socketmap: connection closed at its max lifetime")
 	case errors.Is(err, errFormat), errors.Is(err, errTooLong), errors.Is(err, io.ErrUnexpectedEOF):
 		c.log.Warn("socketmap: protocol error, closing connection", "error", err)
 	default:

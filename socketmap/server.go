@@ -7,20 +7,35 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Handler answers one lookup of key in the map mapName. ctx ends at the request
 // deadline (Server.RequestTimeout) or when the server is forced down.
 type Handler func(ctx context.Context, mapName, key string) Reply
 
-// Defaults of the Server's tunables.
+// Defaults of the Server's tunables. Postfix itself closes a socketmap
+// connection after 10 s idle and 100 s of age (dict_sockmap.c,
+// DICT_SOCKMAP_DEF_MAX_IDLE and _MAX_TTL) and reconnects when it needs the
+// map: the limits below only ever cut off clients that are not Postfix.
 const (
-	DefaultIdleTimeout    = 5 * time.Minute
+	DefaultIdleTimeout    = time.Minute
 	DefaultRequestTimeout = 10 * time.Second
 	DefaultWriteTimeout   = 10 * time.Second
 	DefaultMaxRequestSize = 10000
+	// DefaultMaxConnections: Postfix opens one connection per process
+	// that uses the map (smtp delivery agents, default_process_limit
+	// 100), so twice that.
+	DefaultMaxConnections = 200
+	DefaultMaxLifetime    = 10 * time.Minute
 )
+
+// refusalLogEvery: refused connections are logged at most this often,
+// with the count since the last line.
+const refusalLogEvery = time.Minute
 
 // Server serves the socketmap protocol. Set its exported fields, if at all, before the
 // first Serve.
@@ -36,6 +51,13 @@ type Server struct {
 	// MaxRequestSize is the longest request ("NAME KEY") accepted, in bytes; a longer
 	// one is a protocol error and closes the connection.
 	MaxRequestSize int
+	// MaxConnections caps the open connections (all listeners together); one
+	// over it is closed as soon as it is accepted, counted and logged. Every
+	// connection is a file descriptor the milter, DNS, Redis and LDAP need too.
+	MaxConnections int
+	// MaxLifetime closes a connection this long after it was accepted, once its
+	// request in progress is answered: requests renew IdleTimeout, not this.
+	MaxLifetime time.Duration
 
 	handler Handler
 	log     *slog.Logger
@@ -47,6 +69,10 @@ type Server struct {
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]connState
 	wg        sync.WaitGroup // one per connection goroutine
+
+	refused, expired atomic.Uint64
+	collectors       []prometheus.Collector
+	refusedLog       rateLog
 }
 
 // NewServer returns a Server calling h for every request, with the default tunables.
@@ -56,18 +82,58 @@ func NewServer(h Handler, log *slog.Logger) *Server {
 		log = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{
+	s := &Server{
 		IdleTimeout:    DefaultIdleTimeout,
 		RequestTimeout: DefaultRequestTimeout,
 		WriteTimeout:   DefaultWriteTimeout,
 		MaxRequestSize: DefaultMaxRequestSize,
+		MaxConnections: DefaultMaxConnections,
+		MaxLifetime:    DefaultMaxLifetime,
 		handler:        h,
 		log:            log,
 		ctx:            ctx,
 		cancel:         cancel,
 		listeners:      map[net.Listener]struct{}{},
 		conns:          map[*conn]connState{},
+		refusedLog:     rateLog{every: refusalLogEvery},
 	}
+	s.collectors = s.newCollectors()
+	return s
+}
+
+// newCollectors makes the metrics read from the server at scrape time.
+func (s *Server) newCollectors() []prometheus.Collector {
+	opts := func(name, help string) prometheus.Opts {
+		return prometheus.Opts{Namespace: "spamgate", Subsystem: "tls_policy_map", Name: name, Help: help}
+	}
+	return []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts(opts("connections", "Socketmap connections open.")),
+			func() float64 { return float64(s.Stats().Open) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts(opts("connections_refused_total",
+			"Socketmap connections closed at accept because max_connections were open.")),
+			func() float64 { return float64(s.refused.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts(opts("connections_expired_total",
+			"Socketmap connections closed after max_lifetime.")),
+			func() float64 { return float64(s.expired.Load()) }),
+	}
+}
+
+// Collectors are the server's metrics (spamgate_tls_policy_map_*), for the
+// caller's registry.
+func (s *Server) Collectors() []prometheus.Collector { return s.collectors }
+
+// Stats are a Server's connection counters.
+type Stats struct {
+	Open             int    // connections open now
+	Refused, Expired uint64 // since NewServer
+}
+
+// Stats returns the connection counters.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	open := len(s.conns)
+	s.mu.Unlock()
+	return Stats{Open: open, Refused: s.refused.Load(), Expired: s.expired.Load()}
 }
 
 // Serve accepts connections on ln and serves each in its own goroutine. It returns nil
@@ -100,13 +166,24 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 }
 
-// start serves nc in a new goroutine, unless the server is shutting down.
+// start serves nc in a new goroutine, unless the server is shutting down or
+// has MaxConnections open: then nc is closed at once. Postfix sees a lookup
+// error and defers the delivery; it is retried, not lost.
 func (s *Server) start(nc net.Conn) {
 	c := newConn(s, nc)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
 		nc.Close()
+		return
+	}
+	if len(s.conns) >= s.MaxConnections {
+		nc.Close()
+		s.refused.Add(1)
+		if n, ok := s.refusedLog.due(time.Now()); ok {
+			s.log.Warn("socketmap: connections refused: max_connections open", "max_connections", s.MaxConnections,
+				"refused", n, "last_client", nc.RemoteAddr().String())
+		}
 		return
 	}
 	s.conns[c] = stateIdle
@@ -195,4 +272,26 @@ func (s *Server) removeConn(c *conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.conns, c)
+}
+
+// rateLog lets an event be logged at most once per every, with the number
+// of events since the last line.
+type rateLog struct {
+	mu      sync.Mutex
+	every   time.Duration
+	last    time.Time
+	pending uint64
+}
+
+// due counts one event and reports whether to log now, with the count.
+func (r *rateLog) due(now time.Time) (uint64, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.pending++
+	if !r.last.IsZero() && now.Sub(r.last) < r.every {
+		return 0, false
+	}
+	n := r.pending
+	r.last, r.pending = now, 0
+	return n, true
 }
