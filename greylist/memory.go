@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -16,6 +17,11 @@ const (
 	DefaultMaxTriplets   = 1_000_000
 	DefaultMaxAWL        = 100_000
 )
+
+// sweepBatch is the slots a sweep looks at, or the entries a trim evicts,
+// per hold of the lock: each removal touches the map at random, a cache
+// miss, so this bounds a hold to a fraction of a millisecond.
+const sweepBatch = 1024
 
 // MemoryOptions configure the in-process store.
 type MemoryOptions struct {
@@ -78,6 +84,7 @@ type Memory struct {
 	// betweenBatches, when set (by tests), runs between two batches of a
 	// sweep or a save.
 	betweenBatches func()
+	waiters        atomic.Int32 // Checks waiting for mu (lockForCheck)
 }
 
 type memState struct {
@@ -111,6 +118,9 @@ type MemoryStats struct {
 	Saves                                     uint64
 	LastSaveBytes                             int64
 	LastSaveDuration                          time.Duration
+	// The longest a batch of a sweep or of a save held the lock: what a
+	// Check may have waited for them.
+	MaxSweepHold, MaxSaveHold time.Duration
 }
 
 var _ Store = (*Memory)(nil)
@@ -227,10 +237,10 @@ func (m *Memory) Ping(ctx context.Context) error { return ctx.Err() }
 // the lock for one chunk of slots at a time: a Check waits for at most
 // one chunk.
 func (m *Memory) sweep() {
-	for start := int32(0); m.sweepTriplets(start); start += slabChunk {
+	for start := int32(0); m.sweepTriplets(start); start += sweepBatch {
 		m.yield()
 	}
-	for start := int32(0); m.sweepAWL(start); start += slabChunk {
+	for start := int32(0); m.sweepAWL(start); start += sweepBatch {
 		m.yield()
 	}
 	m.sweepWhitelist()
@@ -240,12 +250,25 @@ func (m *Memory) sweep() {
 }
 
 // yield runs between two batches of a sweep or a save, the lock
-// released: a Check waiting for it may have it now.
+// released. Go's mutex lets the goroutine that just unlocked take it
+// again before a woken waiter runs, so a Check could wait for several
+// batches: while one waits, yield lets it go first (for at most 1 ms).
 func (m *Memory) yield() {
 	if m.betweenBatches != nil {
 		m.betweenBatches()
 	}
 	runtime.Gosched()
+	for deadline := time.Now().Add(time.Millisecond); m.waiters.Load() > 0 && time.Now().Before(deadline); {
+		runtime.Gosched()
+	}
+}
+
+// lockForCheck takes the lock for a store call on the mail path, counted
+// as waiting until it has it, so that a sweep or a save lets it go first.
+func (m *Memory) lockForCheck() {
+	m.waiters.Add(1)
+	m.mu.Lock()
+	m.waiters.Add(-1)
 }
 
 // sweepWhitelist drops expired admin entries: few, so in one go.
@@ -266,7 +289,8 @@ func (m *Memory) sweepWhitelist() {
 func (m *Memory) trim() bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for range slabChunk {
+	defer held(&m.st.stats.MaxSweepHold, time.Now())
+	for range sweepBatch {
 		switch {
 		case m.st.trip.len() > m.st.maxTriplets:
 			m.evictTriplet()
@@ -279,16 +303,24 @@ func (m *Memory) trim() bool {
 	return true
 }
 
-// sweepTriplets sweeps the chunk of slots from start; false past the end.
+// held records how long the lock was held since t0 in *max; m.mu is held.
+func held(max *time.Duration, t0 time.Time) {
+	if d := time.Since(t0); d > *max {
+		*max = d
+	}
+}
+
+// sweepTriplets sweeps the batch of slots from start; false past the end.
 func (m *Memory) sweepTriplets(start int32) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	defer held(&m.st.stats.MaxSweepHold, time.Now())
 	s := &m.st.trip
 	if start >= s.used {
 		return false
 	}
 	now := m.nowMS()
-	for i := start; i < min(start+slabChunk, s.used); i++ {
+	for i := start; i < min(start+sweepBatch, s.used); i++ {
 		if s.live(i) && now >= s.at(i).val.exp {
 			m.dropTriplet(i)
 		}
@@ -299,12 +331,13 @@ func (m *Memory) sweepTriplets(start int32) bool {
 func (m *Memory) sweepAWL(start int32) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	defer held(&m.st.stats.MaxSweepHold, time.Now())
 	s := &m.st.awl
 	if start >= s.used {
 		return false
 	}
 	now := m.nowMS()
-	for i := start; i < min(start+slabChunk, s.used); i++ {
+	for i := start; i < min(start+sweepBatch, s.used); i++ {
 		if s.live(i) && now >= s.at(i).val.exp {
 			s.unlink(&m.st.awlLRU, i)
 			s.remove(i)
@@ -359,19 +392,27 @@ func (m *Memory) evictAWL() {
 // putTriplet stores v under k, new or replacing, as the most recent of
 // its list, evicting beyond the cap; m.mu is held.
 func (m *Memory) putTriplet(k memKey, v tripletVal) {
-	m.st.changes++
-	s := &m.st.trip
-	if i, ok := s.find(k); ok {
-		sl := s.at(i)
-		s.unlink(m.tripletOrder(sl.val), i)
-		sl.val = v
-		s.pushBack(m.tripletOrder(v), i)
+	if i, ok := m.st.trip.find(k); ok {
+		m.setTriplet(i, v)
 		return
 	}
+	m.st.changes++
+	s := &m.st.trip
 	if s.len() >= m.st.maxTriplets { // one out, one in: a lowered cap is reached by the sweep
 		m.evictTriplet()
 	}
 	s.pushBack(m.tripletOrder(v), s.insert(k, v))
+}
+
+// setTriplet replaces the triplet in slot i, as the most recent of its
+// list; m.mu is held.
+func (m *Memory) setTriplet(i int32, v tripletVal) {
+	m.st.changes++
+	s := &m.st.trip
+	sl := s.at(i)
+	s.unlink(m.tripletOrder(sl.val), i)
+	sl.val = v
+	s.pushBack(m.tripletOrder(v), i)
 }
 
 // liveTriplet is the slot of the triplet under k, noSlot if it is

@@ -14,7 +14,7 @@ func (m *Memory) Check(ctx context.Context, k Key, p Params) (Decision, error) {
 	p = p.WithDefaults()
 	now := m.nowMS()
 	ck, tk := memKeys(k)
-	m.mu.Lock()
+	m.lockForCheck()
 	defer m.mu.Unlock()
 	a := m.liveAWL(ck, now)
 	if a != noSlot && int(m.st.awl.at(a).val.n) >= p.AWLCount {
@@ -36,7 +36,7 @@ func (m *Memory) Check(ctx context.Context, k Key, p Params) (Decision, error) {
 		m.countPass(ck, a, now, p)
 	}
 	t.exp = now + millis(p.PassTTL)
-	m.putTriplet(tk, t) // moves it to the passed list, as its most recent use
+	m.setTriplet(i, t) // onto the passed list, as its most recent use
 	return Decision{Allowed: true, Reason: ReasonPass}, nil
 }
 
@@ -61,7 +61,7 @@ func (m *Memory) Status(ctx context.Context, k Key) (Entry, error) {
 	}
 	now := m.nowMS()
 	ck, tk := memKeys(k)
-	m.mu.Lock()
+	m.lockForCheck()
 	defer m.mu.Unlock()
 	var e Entry
 	if i := m.liveTriplet(tk, now); i != noSlot {
@@ -84,7 +84,7 @@ func (m *Memory) Release(ctx context.Context, k Key, p Params) error {
 	p = p.WithDefaults()
 	now := m.nowMS()
 	_, tk := memKeys(k)
-	m.mu.Lock()
+	m.lockForCheck()
 	defer m.mu.Unlock()
 	t := tripletVal{first: now}
 	if i := m.liveTriplet(tk, now); i != noSlot {

@@ -80,7 +80,7 @@ func (m *Memory) encode(w io.Writer) error {
 	now := m.nowMS()
 	tbuf := make([]slot[tripletVal], 0, slabChunk)
 	for start, more := int32(0), true; more; start += slabChunk {
-		tbuf, more = copyChunk(&m.mu, &m.st.trip, start, tbuf[:0])
+		tbuf, more = copyChunk(&m.mu, &m.st.trip, start, tbuf[:0], &m.st.stats.MaxSaveHold)
 		m.yield()
 		for i := range tbuf {
 			if s := &tbuf[i]; s.prev != freeSlot && now < s.val.exp {
@@ -91,7 +91,7 @@ func (m *Memory) encode(w io.Writer) error {
 	}
 	abuf := make([]slot[awlVal], 0, slabChunk)
 	for start, more := int32(0), true; more; start += slabChunk {
-		abuf, more = copyChunk(&m.mu, &m.st.awl, start, abuf[:0])
+		abuf, more = copyChunk(&m.mu, &m.st.awl, start, abuf[:0], &m.st.stats.MaxSaveHold)
 		m.yield()
 		for i := range abuf {
 			if s := &abuf[i]; s.prev != freeSlot && now < s.val.exp {
@@ -110,10 +110,12 @@ func (m *Memory) encode(w io.Writer) error {
 
 // copyChunk appends the chunk of slots from start to buf under mu; more
 // is false past the last chunk. Copying fixed-size records is all the
-// save does under the lock: a few microseconds per chunk.
-func copyChunk[V any](mu *sync.Mutex, s *slab[V], start int32, buf []slot[V]) (_ []slot[V], more bool) {
+// save does under the lock: some microseconds per chunk, the longest
+// recorded in *hold.
+func copyChunk[V any](mu *sync.Mutex, s *slab[V], start int32, buf []slot[V], hold *time.Duration) (_ []slot[V], more bool) {
 	mu.Lock()
 	defer mu.Unlock()
+	defer held(hold, time.Now())
 	if start >= s.used {
 		return buf, false
 	}
@@ -253,6 +255,9 @@ func (m *Memory) load() error {
 		return fmt.Errorf("greylist state file: %w", err)
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err == nil { // no rehashing while loading: a record takes 24 bytes or more
+		m.st.trip.index = make(map[memKey]int32, min(fi.Size()/24, int64(m.st.maxTriplets)))
+	}
 	r := bufio.NewReaderSize(f, 64<<10)
 	l := &loader{m: m, now: m.nowMS()}
 	format := 2
