@@ -172,7 +172,7 @@ func TestHistoryFullDisk(t *testing.T) {
 	fullSlowest := appendAll(t, h, n)
 	waitFor(t, "the drops", func() bool { return h.Stats().Dropped == n })
 	s := h.Stats()
-	if s.Written != 0 || s.Errors == 0 || !strings.Contains(s.LastError, syscall.ENOSPC.Error()) {
+	if s.Written != 0 || s.Errors == 0 || !strings.Contains(h.LastError(), syscall.ENOSPC.Error()) {
 		t.Errorf("stats %+v, want every evaluation dropped on ENOSPC", s)
 	}
 	// Generous: scheduling noise, never a wait for the disk.

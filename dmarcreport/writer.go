@@ -52,14 +52,14 @@ type HistoryOptions struct {
 	closeTimeout time.Duration
 }
 
-// HistoryStats are a History's counters since it was opened.
+// HistoryStats are a History's counters since it was opened. The fields
+// match metrics.DMARCHistoryStats one for one, so that type converts.
 type HistoryStats struct {
-	Written   uint64 // evaluations written
-	Dropped   uint64 // evaluations dropped: queue full or write error
-	Errors    uint64 // failed writes (each may drop several evaluations)
-	Queued    int    // evaluations waiting now
-	Removed   uint64 // day files deleted by retention
-	LastError string // the last write error, "" if none
+	Written uint64 // evaluations written
+	Dropped uint64 // evaluations dropped: queue full or write error
+	Errors  uint64 // failed writes (each may drop several evaluations)
+	Queued  int    // evaluations waiting now
+	Removed uint64 // day files deleted by retention
 }
 
 // History appends evaluations to DIR/dmarc-YYYY-MM-DD.jsonl (UTC day of the
@@ -324,12 +324,16 @@ func (h *History) drop(n uint64, err error) {
 
 // Stats returns the counters (for metrics and tests).
 func (h *History) Stats() HistoryStats {
-	s := HistoryStats{Written: h.written.Load(), Dropped: h.dropped.Load(), Errors: h.errs.Load(),
+	return HistoryStats{Written: h.written.Load(), Dropped: h.dropped.Load(), Errors: h.errs.Load(),
 		Queued: len(h.queue), Removed: h.removed.Load()}
+}
+
+// LastError is the last reason an evaluation was dropped, "" if none.
+func (h *History) LastError() string {
 	if p := h.lastErr.Load(); p != nil {
-		s.LastError = *p
+		return *p
 	}
-	return s
+	return ""
 }
 
 // Close writes what is queued, stops the goroutines and closes the file;

@@ -34,6 +34,11 @@ type Metrics struct {
 	// collector reading it is registered once.
 	dnsSource atomic.Pointer[func() DNSStats]
 	dnsOnce   sync.Once
+
+	// historySource is the DMARC history's statistics, swapped by
+	// RegisterDMARCHistory the same way.
+	historySource atomic.Pointer[func() DMARCHistoryStats]
+	historyOnce   sync.Once
 }
 
 // New makes a Metrics with its own registry, the Go runtime and process
