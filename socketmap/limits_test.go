@@ -198,3 +198,25 @@ func TestPostmapReconnectsAfterLifetime(t *testing.T) {
 		t.Errorf("postmap stderr %q", stderr.String())
 	}
 }
+
+// TestPartialRequestTimeout: once a request's first byte is in, the whole
+// netstring must arrive within RequestTimeout, however steadily a client
+// trickles it: the deadline is set once per request, not per read.
+func TestPartialRequestTimeout(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, testHandler, func(s *socketmap.Server) { s.RequestTimeout = 200 * time.Millisecond })
+	c := dial(t, s.addr)
+	c.send("1000:tlspolicy ")
+	sent := 0
+	for ; sent < 100; sent++ {
+		time.Sleep(20 * time.Millisecond)
+		if _, err := io.WriteString(c.nc, "x"); err != nil {
+			break
+		}
+	}
+	// 100 bytes 20 ms apart would take 2 s: cut off around 200 ms.
+	if sent >= 50 {
+		t.Errorf("a trickled request was still read after %d bytes", sent)
+	}
+	c.expectClosed()
+}
