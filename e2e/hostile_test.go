@@ -61,6 +61,8 @@ type hostileRig struct {
 	times  map[string]time.Duration // each row's send, by row name
 	scores map[string]float64
 	row    string // the row running
+	dns    *dnstest.Server
+	before int64 // the DNS server's query count when the row started
 }
 
 func startHostileRig(t *testing.T) *hostileRig {
@@ -113,7 +115,7 @@ func startHostileRig(t *testing.T) *hostileRig {
 		},
 	})
 	return &hostileRig{world: &world{zone: z, postfix: pf, sink: sink, log: logs}, key: key,
-		times: map[string]time.Duration{}, scores: map[string]float64{}}
+		times: map[string]time.Duration{}, scores: map[string]float64{}, dns: srv}
 }
 
 func tail(s string, n int) string {
@@ -136,7 +138,8 @@ type hostileRow struct {
 	text     string   // a substring of that reply
 	ar       []string // delivered: the methods of our A-R in order; nil = not checked
 	arHas    []string // delivered: substrings of our A-R
-	check    func(t *testing.T, r *hostileRig, tr postfixtest.Transcript, m postfixtest.Message)
+	// check runs last, for refused rows too (then m is empty).
+	check func(t *testing.T, r *hostileRig, tr postfixtest.Transcript, m postfixtest.Message)
 }
 
 // withBody ends a header section with To, Subject, the blank line and a body.
@@ -247,6 +250,20 @@ func hostileRows() []hostileRow {
 			check: func(t *testing.T, r *hostileRig, tr postfixtest.Transcript, m postfixtest.Message) {
 				if h, _, _ := strings.Cut(string(m.Raw), "\r\n\r\n"); !strings.Contains(h, "\r\nX-Spam-Flag: YES\r\n") {
 					t.Errorf("p=quarantine among the From domains: no X-Spam-Flag: YES\n%s", h)
+				}
+			}},
+
+		{name: "five author domains ([dmarc] max_from_domains)", mailFrom: leg, code: 250,
+			data: withBody("From: " + authors(5) + "\r\n"), arHas: []string{"dmarc=pass header.from=legit.test"}},
+		{name: "200 author domains: refused without 200 policy lookups", mailFrom: leg, code: 550, enhanced: "5.7.1",
+			text: "too many author domains", data: withBody("From: " + authors(200) + "\r\n"),
+			check: func(t *testing.T, r *hostileRig, _ postfixtest.Transcript, _ postfixtest.Message) {
+				// max_from_domains + 1 domains are prefetched, a few
+				// queries each; 200 would be hundreds.
+				if n := r.dns.Queries() - r.before; n > 60 {
+					t.Errorf("%d DNS queries for one message", n)
+				} else {
+					t.Logf("%d DNS queries", n)
 				}
 			}},
 
@@ -399,8 +416,11 @@ func withScore(row hostileRow, higherThan string) hostileRow {
 	return row
 }
 
+// slowBound is what a timed row may always take.
+const slowBound = 5 * time.Second
+
 // notSlowerThan fails a row that took more than ratio times as long as the
-// named earlier row.
+// named earlier row (and more than slowBound).
 func notSlowerThan(ref string, ratio float64) func(*testing.T, *hostileRig, postfixtest.Transcript, postfixtest.Message) {
 	return func(t *testing.T, r *hostileRig, _ postfixtest.Transcript, _ postfixtest.Message) {
 		base, ok := r.times[ref]
@@ -409,8 +429,11 @@ func notSlowerThan(ref string, ratio float64) func(*testing.T, *hostileRig, post
 		}
 		got := r.times[r.row]
 		t.Logf("%v, reference %q %v", got, ref, base)
-		if float64(got) > ratio*float64(base) {
-			t.Errorf("took %v, over %v times the %v of %q", got, ratio, base, ref)
+		// Both sides vary by a factor of several from run to run on a
+		// loaded machine (the sink's disk, -race): a row fails only when
+		// it is over the ratio and over a generous bound as well.
+		if float64(got) > ratio*float64(base) && got > slowBound {
+			t.Errorf("took %v, over %v times the %v of %q and over %v", got, ratio, base, ref, slowBound)
 		}
 	}
 }
@@ -433,6 +456,16 @@ func wantProp(method, prop, want string) func(*testing.T, *hostileRig, postfixte
 		}
 		t.Errorf("no %s result", method)
 	}
+}
+
+// authors is a From value of n addresses of n distinct domains, folded:
+// legit.test, attacker.test, then subdomains of attacker.test.
+func authors(n int) string {
+	addrs := []string{"a@legit.test", "x@attacker.test"}
+	for i := 2; i < n; i++ {
+		addrs = append(addrs, fmt.Sprintf("x@d%d.attacker.test", i))
+	}
+	return strings.Join(addrs[:n], ",\r\n ")
 }
 
 // deletions is forged A-R fields and incoming X-Spam-* fields, both of
@@ -499,7 +532,7 @@ func (r *hostileRig) run(t *testing.T, row hostileRow) {
 	if helo == "" {
 		helo = "client.legit.test"
 	}
-	r.row = row.name
+	r.row, r.before = row.name, r.dns.Queries()
 	start := time.Now()
 	tr := r.send(t, postfixtest.Mail{Helo: helo, From: row.mailFrom, To: []string{"alice@example.net"}, Data: data})
 	r.times[row.name] = time.Since(start)
@@ -521,6 +554,9 @@ func (r *hostileRig) run(t *testing.T, row hostileRow) {
 		t.Errorf("refused by the spam score, not by the author check: %v", got)
 	}
 	if got.Code != 250 {
+		if row.check != nil {
+			row.check(t, r, tr, postfixtest.Message{}) // nothing was delivered
+		}
 		return
 	}
 	m := r.waitQueued(t, tr.QueueID())
