@@ -132,6 +132,7 @@ type ScorePoints struct {
 	NoMessageID     float64 `toml:"missing_message_id"`
 	NoDate          float64 `toml:"missing_date"`
 	FromMalformed   float64 `toml:"from_malformed"` // the From field does not parse; judged as a client shows it
+	NoFrom          float64 `toml:"missing_from"`   // no From field: no author to judge
 }
 
 // Spamd is the [score.spamd] table: content scoring by SpamAssassin.
@@ -173,7 +174,7 @@ func defaultScore() Score {
 		Points: ScorePoints{DNSBL: 3, SPFFail: 3, SPFSoftfail: 1.5, SPFNeutral: 0.5, SPFNone: 0.8,
 			SPFPermerror: 1, SPFTemperror: 0.3, DKIMFail: 1.5, DMARCFail: 2, DMARCQuarantine: 5,
 			RDNSNone: 1.5, RDNSUnconfirmed: 1, RDNSDynamic: 1.5, HeloIPLiteral: 1, HeloUnresolved: 0.8,
-			NoMessageID: 0.5, NoDate: 0.5, FromMalformed: 2},
+			NoMessageID: 0.5, NoDate: 0.5, FromMalformed: 2, NoFrom: 1},
 		Spamd: Spamd{Address: "127.0.0.1:783", Timeout: Duration{15 * time.Second}, MaxSize: 512 << 10, Weight: 1}}
 }
 

@@ -98,6 +98,9 @@ func (s *Session) scoreSheet(ctx context.Context, dkimResults []dkim.Result, dma
 	if !m.content.date {
 		sh.Add("SG_MISSING_DATE", p.NoDate, "no Date")
 	}
+	if m.content.froms == 0 {
+		sh.Add("SG_MISSING_FROM", p.NoFrom, "no From")
+	}
 	if m.content.fromMalformed {
 		sh.Add("SG_FROM_MALFORMED", p.FromMalformed, "From field does not parse; judged as a client shows it")
 	}
