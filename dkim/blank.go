@@ -16,8 +16,11 @@ import (
 // per message. No real message comes near it.
 const maxBlankRun = 1 << 20
 
-// crlfs is written in pieces to replay withheld empty lines.
-var crlfs = bytes.Repeat([]byte("\r\n"), 2048)
+// crlfs is written in pieces to replay withheld empty lines. The pieces
+// are large because go-msgauth's simple canonicalizer copies what it holds
+// on every write (it gets them in 32 KiB reads): 4 KiB pieces made a 1 MiB
+// replay cost a second.
+var crlfs = bytes.Repeat([]byte("\r\n"), 32<<10)
 
 // bodyMode is the set of body canonicalizations the filter's output must
 // keep intact: one stream feeds every signature of a message.
@@ -117,49 +120,20 @@ func (f *blankFilter) feed(chunk []byte) (bool, error) {
 		runStart = 0
 	}
 	for i := 0; i < len(chunk); {
-		switch f.state {
-		case inContent:
+		if f.state == inContent {
 			nl := bytes.IndexByte(chunk[i:], '\n')
 			if nl < 0 {
-				i = len(chunk)
-				continue
+				break
 			}
 			i += nl + 1
 			f.state, f.lines, runStart = atLineStart, 0, i
 			continue
-		case atLineStart:
-			switch c := chunk[i]; {
-			case c == '\n':
-				f.lines++
-			case c == '\r':
-				f.state = inCR
-			case relaxedOnly && (c == ' ' || c == '\t'):
-				f.state = inWSP
-			default:
-				f.state = inContent
-			}
-		case inWSP:
-			switch chunk[i] {
-			case ' ', '\t':
-			case '\n':
-				f.state = atLineStart
-				f.lines++
-			case '\r':
-				f.state = inCR
-			default:
-				f.state = inContent
-			}
-		case inCR:
-			if chunk[i] == '\n' {
-				f.state = atLineStart
-				f.lines++
-			} else {
-				f.state = inContent // a bare CR is content
-			}
 		}
-		if f.state != inContent {
-			i++
-			continue
+		n, state, lines := scanRun(chunk[i:], f.state, relaxedOnly)
+		i += n
+		f.state, f.lines = state, f.lines+lines
+		if state != inContent {
+			break // the run reaches the end of the chunk
 		}
 		// The run ended: a line with content starts here (or began in the
 		// withheld bytes). Replay what an earlier chunk withheld; this
@@ -182,6 +156,53 @@ func (f *blankFilter) feed(chunk []byte) (bool, error) {
 		f.withhold()
 	}
 	return true, nil
+}
+
+// scanRun reads empty lines from the start of b, in state (not
+// inContent), and returns how many bytes it read, the state after them, and
+// the lines it completed. It stops at the first byte of content (state
+// inContent: that byte, or the "\r" withheld before it, starts a line with
+// content; white space before it is the line's too) or at the end of b.
+func scanRun(b []byte, state int, relaxedOnly bool) (n, _ int, lines int) {
+	i := 0
+	for i < len(b) {
+		c := b[i]
+		switch state {
+		case atLineStart:
+			switch {
+			case c == '\r' && i+1 < len(b) && b[i+1] == '\n':
+				lines++
+				i++ // the common "\r\n" in one step
+			case c == '\n':
+				lines++
+			case c == '\r':
+				state = inCR
+			case relaxedOnly && (c == ' ' || c == '\t'):
+				state = inWSP
+			default:
+				return i, inContent, lines
+			}
+		case inWSP:
+			switch c {
+			case ' ', '\t':
+			case '\n':
+				state = atLineStart
+				lines++
+			case '\r':
+				state = inCR
+			default:
+				return i, inContent, lines
+			}
+		case inCR:
+			if c != '\n' {
+				return i, inContent, lines // a bare CR is content
+			}
+			state = atLineStart
+			lines++
+		}
+		i++
+	}
+	return i, state, lines
 }
 
 // withhold records the run at the end of the chunk as a count.
