@@ -131,12 +131,38 @@ func checkInstalled(t *testing.T, root, version string) {
 	checkStatic(t, bin)
 	unit := filepath.Join(root, "lib/systemd/system/spamgate.service")
 	sameFile(t, unit, "spamgate.service")
-	sameFile(t, filepath.Join(root, "etc/spamgate/spamgate.toml"), "../etc/spamgate.toml")
+	checkConffile(t, filepath.Join(root, "etc/spamgate/spamgate.toml"), bin)
 	checkUnit(t, unit)
 	systemdVerify(t, unit, bin)
 	txt, err := os.ReadFile(filepath.Join(root, "usr/share/doc/spamgate/spamgate.txt"))
 	if err != nil || !strings.Contains(string(txt), "usage: spamgate COMMAND") {
 		t.Errorf("spamgate.txt is not the usage text (%v):\n%s", err, txt)
+	}
+}
+
+// checkConffile: the packaged configuration is the repository's with one
+// change, the milter socket in Postfix's chroot instead of TCP on
+// 127.0.0.1 (README.Debian), and the packaged binary accepts it.
+func checkConffile(t *testing.T, conf, bin string) {
+	t.Helper()
+	got, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatalf("read conffile: %v", err)
+	}
+	repo, err := os.ReadFile("../etc/spamgate.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const inet, unix = `listen = "inet:127.0.0.1:8891"`, `listen = "unix:/var/spool/postfix/spamgate/milter.sock"`
+	if strings.Count(string(repo), "\n"+inet+"\n") != 1 {
+		t.Fatalf("etc/spamgate.toml has no single %q line", inet)
+	}
+	if want := strings.Replace(string(repo), "\n"+inet+"\n", "\n"+unix+"\n", 1); string(got) != want {
+		t.Errorf("conffile is not etc/spamgate.toml with %s:\n%s", unix, got)
+	}
+	out, err := exec.Command(bin, "check-config", "-config", conf).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "listen = 'unix:/var/spool/postfix/spamgate/milter.sock'") {
+		t.Errorf("check-config of the conffile: %v\n%s", err, out)
 	}
 }
 
@@ -179,7 +205,8 @@ func checkMaintainerScripts(t *testing.T, deb string) {
 		}
 	}
 	post, _ := os.ReadFile(filepath.Join(dir, "postinst"))
-	for _, want := range []string{"adduser --quiet --system --group --home /var/lib/spamgate", "adduser --quiet postfix spamgate"} {
+	for _, want := range []string{"adduser --quiet --system --group --home /var/lib/spamgate", "adduser --quiet postfix spamgate",
+		"install -d -o spamgate -g postfix -m 2750 /var/spool/postfix/spamgate"} {
 		if !strings.Contains(string(post), want) {
 			t.Errorf("postinst lacks %q", want)
 		}

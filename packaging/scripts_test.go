@@ -14,6 +14,7 @@ import (
 var stubs = map[string]string{
 	"adduser":   `echo "adduser $*" >>"$STUB_LOG"`,
 	"systemctl": `echo "systemctl $*" >>"$STUB_LOG"`,
+	"install":   `echo "install $*" >>"$STUB_LOG"`,
 	"getent":    `case " $STUB_USERS " in *" $2 "*) echo "$2:x:1:1::/:/bin/false" ;; *) exit 2 ;; esac`,
 	"id":        `echo "$STUB_GROUPS"`,
 }
@@ -44,6 +45,7 @@ func TestPostinstFreshInstall(t *testing.T) {
 	for _, want := range []string{
 		"adduser --quiet --system --group --home /var/lib/spamgate --no-create-home",
 		"adduser --quiet postfix spamgate",
+		"install -d -o spamgate -g postfix -m 2750 /var/spool/postfix/spamgate",
 	} {
 		if !strings.Contains(log, want) {
 			t.Errorf("fresh install with Postfix did not run %q; ran:\n%s", want, log)
@@ -51,12 +53,15 @@ func TestPostinstFreshInstall(t *testing.T) {
 	}
 }
 
-// On upgrade the user exists and Postfix is in the group already: nothing
-// to do; without Postfix there is no group membership to add.
+// On upgrade the user exists and Postfix is in the group already: no
+// adduser; without Postfix there is no group membership or socket
+// directory to make.
 func TestPostinstIdempotent(t *testing.T) {
 	if log := runScript(t, "spamgate postfix", "postfix spamgate", "postinst", "configure", "0.1.0"); strings.Contains(log, "adduser") {
 		t.Errorf("upgrade ran adduser again:\n%s", log)
 	}
+	// The socket directory is made again (install -d is idempotent and
+	// repairs owner and mode); with Postfix gone there is no group for it.
 	if log := runScript(t, "spamgate", "", "postinst", "configure", ""); strings.Contains(log, "postfix") {
 		t.Errorf("without Postfix, postinst still touched it:\n%s", log)
 	}

@@ -58,6 +58,7 @@ var requiredService = map[string]string{
 	"ExecStart":               "/usr/bin/spamgate serve -config /etc/spamgate/spamgate.toml",
 	"ExecReload":              "/bin/kill -HUP $MAINPID",
 	"Restart":                 "on-failure",
+	"ReadWritePaths":          "-/var/spool/postfix/spamgate",
 	"RuntimeDirectory":        "spamgate",
 	"RuntimeDirectoryMode":    "0750",
 	"StateDirectory":          "spamgate",

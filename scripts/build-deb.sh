@@ -86,7 +86,14 @@ mkdir -p "$root/DEBIAN" "$root/usr/bin" "$root/lib/systemd/system" "$root/etc/sp
 
 cp "$bin" "$root/usr/bin/spamgate"
 cp packaging/spamgate.service "$root/lib/systemd/system/"
-cp etc/spamgate.toml "$root/etc/spamgate/"
+# The packaged configuration listens on a unix socket inside Postfix's
+# chroot (README.Debian): on inet:127.0.0.1 any local user could tie up the
+# sessions Postfix needs. The repository's file keeps the built-in default.
+inet_listen='listen = "inet:127.0.0.1:8891"'
+deb_listen='listen = "unix:/var/spool/postfix/spamgate/milter.sock"'
+[ "$(grep -cx "$inet_listen" etc/spamgate.toml)" = 1 ] ||
+	die "etc/spamgate.toml has no single line '$inet_listen' to replace"
+sed "s|^$inet_listen\$|$deb_listen|" etc/spamgate.toml >"$root/etc/spamgate/spamgate.toml"
 cp README.md docs/BENCHMARKS.md packaging/copyright packaging/README.Debian "$doc/"
 # No man page: the command's own usage text, as installed, instead.
 "$bin" help >"$doc/spamgate.txt" || die "$bin help failed"
