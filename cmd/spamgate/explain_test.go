@@ -88,11 +88,12 @@ min_tls_version = "TLSv1.3"
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
 	for _, want := range []string{
-		"score 1.8 (tag level 4.5, kill level 16)",
+		"score 2.8 (tag level 4.5, kill level 16)",
 		"+0.8 SG_HELO_UNRESOLVABLE   HELO name does not resolve",
 		"+0.5 SG_MISSING_MID",
 		"+0.5 SG_MISSING_DATE",
-		"header: add X-Spam-Status: No, score=1.8 required=4.5",
+		"+1.0 SG_MISSING_FROM",
+		"header: add X-Spam-Status: No, score=2.8 required=4.5",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("explain output lacks %q:\n%s", want, out.String())
