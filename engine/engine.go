@@ -93,7 +93,7 @@ func New(cfg *config.Config, r Resolver, log *slog.Logger, prev *Engine) (*Engin
 	if e.keys, err = loadKeys(cfg.DKIM.Keys); err != nil {
 		return nil, err
 	}
-	if e.history, err = openHistory(cfg.DMARC.HistoryDir, prev); err != nil {
+	if e.history, err = openHistory(cfg.DMARC, log, prev); err != nil {
 		return nil, err
 	}
 	if e.redis, err = redisSource(cfg.Policy.Redis, prev); err != nil {
@@ -106,7 +106,7 @@ func New(cfg *config.Config, r Resolver, log *slog.Logger, prev *Engine) (*Engin
 		return nil, err
 	}
 	if prev != nil {
-		e.metrics = prev.metrics
+		e.UseMetrics(prev.metrics)
 	}
 	if prev != nil && prev.dnsbl != nil && prev.resolver == r && reflect.DeepEqual(prev.cfg.DNSBL, cfg.DNSBL) {
 		e.dnsbl, e.stop, e.monitoring = prev.dnsbl, prev.stop, prev.monitoring
@@ -162,8 +162,10 @@ func (e *Engine) Close() {
 }
 
 // openHistory opens the DMARC history, or takes over the previous
-// engine's when the directory is the same.
-func openHistory(dir string, prev *Engine) (*dmarcreport.History, error) {
+// engine's when the directory is the same (its retention stays what it
+// was until a restart).
+func openHistory(c config.DMARC, log *slog.Logger, prev *Engine) (*dmarcreport.History, error) {
+	dir := c.HistoryDir
 	if dir == "" {
 		return nil, nil
 	}
@@ -171,7 +173,7 @@ func openHistory(dir string, prev *Engine) (*dmarcreport.History, error) {
 		prev.historyTaken = true
 		return prev.history, nil
 	}
-	h, err := dmarcreport.OpenHistory(dir)
+	h, err := dmarcreport.OpenHistoryWith(dir, dmarcreport.HistoryOptions{Days: c.HistoryDays, Log: log.With("check", "dmarc_history")})
 	if err != nil {
 		return nil, fmt.Errorf("dmarc history_dir: %w", err)
 	}
@@ -191,7 +193,12 @@ func (e *Engine) NeedsBody() bool { return e.cfg.DKIM.Enabled || len(e.keys) > 0
 
 // UseMetrics makes the engine, and the engines reloads build from it,
 // record into m.
-func (e *Engine) UseMetrics(m *metrics.Metrics) { e.metrics = m }
+func (e *Engine) UseMetrics(m *metrics.Metrics) {
+	e.metrics = m
+	if h := e.history; h != nil {
+		m.RegisterDMARCHistory(func() metrics.DMARCHistoryStats { return metrics.DMARCHistoryStats(h.Stats()) })
+	}
+}
 
 // Metrics returns the metrics the engine records into, or nil.
 func (e *Engine) Metrics() *metrics.Metrics { return e.metrics }
