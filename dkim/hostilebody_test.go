@@ -373,3 +373,44 @@ func cpuTime(t *testing.T) time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// TestRefusedReleasesGoroutines: go-msgauth's parallel verification does
+// not close its per-signature pipes when its reader fails, so a stream
+// ended with an error (a refused body, Abort, the deadline) left one
+// goroutine per signature, and what its canonicalizer held, behind for
+// good. The Verifier ends the stream with EOF instead.
+func TestRefusedReleasesGoroutines(t *testing.T) {
+	z := zone{}
+	body := repeatBody(" \r\n", 2<<20) // over the limit with mixed signatures
+	fields := hostileMessage(t, z, body, mixedCanons)
+	before := runtime.NumGoroutine()
+	for _, end := range []string{"refused", "abort", "cancel"} {
+		ctx, cancel := context.WithCancel(context.Background())
+		v := NewVerifier(ctx, z.lookup, 0)
+		switch end {
+		case "refused":
+			feed(t, v, fields, body, postfixChunk)
+			if got := v.Close(); got[validSig].Result != Policy {
+				t.Errorf("refused: %s", results(got))
+			}
+		case "abort":
+			feed(t, v, fields, body[:3*postfixChunk], postfixChunk)
+			v.Abort()
+		case "cancel":
+			feed(t, v, fields, body[:3*postfixChunk], postfixChunk)
+			cancel()
+			if got := v.Close(); got[validSig].Result != TempError {
+				t.Errorf("cancelled: %s", results(got))
+			}
+		}
+		cancel()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		buf := make([]byte, 1<<16)
+		t.Fatalf("%d goroutines left behind:\n%s", n-before, buf[:runtime.Stack(buf, true)])
+	}
+}

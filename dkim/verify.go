@@ -176,9 +176,12 @@ func (v *Verifier) EndHeaders() {
 	v.pw = pw
 	v.done = make(chan outcome, 1)
 	// When ctx ends (the message was aborted, or time ran out), release the
-	// goroutine and any Body call blocked on the pipe: closing the read side
-	// fails pending and later writes with ctx's error.
-	v.stop = context.AfterFunc(v.ctx, func() { pr.CloseWithError(v.ctx.Err()) })
+	// goroutine and any Body call blocked on the pipe. The stream always
+	// ends with EOF, never an error: go-msgauth's parallel verification does
+	// not close its per-signature pipes when its reader fails, which left
+	// one goroutine per signature (and what its canonicalizer held) behind
+	// for good. Close knows the results of a stream cut short are void.
+	v.stop = context.AfterFunc(v.ctx, func() { pw.Close() })
 	go v.background(io.MultiReader(bytes.NewReader(block), pr), pr)
 }
 
@@ -188,7 +191,7 @@ func (v *Verifier) EndHeaders() {
 func (v *Verifier) Abort() {
 	if v.pw != nil {
 		v.stop()
-		v.pw.CloseWithError(errAborted)
+		v.pw.Close() // EOF, not an error: see EndHeaders
 	}
 }
 
@@ -265,6 +268,9 @@ func (v *Verifier) Body(chunk []byte) error {
 
 // fed handles what the filter reports after a write.
 func (v *Verifier) fed(ok bool, err error) error {
+	if err != nil && v.ctx.Err() != nil {
+		return fmt.Errorf("dkim: verify body: %w", v.ctx.Err()) // it closed the pipe
+	}
 	if errors.Is(err, errVerifierDone) {
 		v.over = true
 		return nil
@@ -281,7 +287,7 @@ func (v *Verifier) fed(ok bool, err error) error {
 // refuse stops reading the body: the message will not be verified.
 func (v *Verifier) refuse(err error) {
 	v.refused, v.over = err, true
-	v.pw.CloseWithError(err)
+	v.pw.Close() // EOF, not an error: see EndHeaders
 }
 
 func (v *Verifier) write(b []byte) error {
@@ -307,13 +313,17 @@ func (v *Verifier) Close() []Result {
 	defer v.stop()
 	select {
 	case o := <-v.done:
-		if v.refused != nil && o.err != nil && !errors.Is(o.err, msgdkim.ErrTooManySignatures) {
+		// go-msgauth saw a body cut short if it was refused or ctx ended:
+		// its verdicts (a body hash mismatch) are void.
+		switch {
+		case v.refused != nil:
 			return v.refusedResults()
+		case v.ctx.Err() != nil:
+			return v.unverified(TempError, "verification cancelled: "+v.ctx.Err().Error())
 		}
 		return v.results(o)
 	case <-v.ctx.Done():
-		// Unblock the goroutine's reads; it exits after its lookups return.
-		v.pw.CloseWithError(v.ctx.Err())
+		// The pipe is closed: the goroutine exits after its lookups return.
 		return v.unverified(TempError, "verification cancelled: "+v.ctx.Err().Error())
 	}
 }
