@@ -15,7 +15,9 @@
 //	fail       body hash or signature mismatch; rsa-sha1 (RFC 8301 3.1)
 //	policy     RSA key under 1024 bits (RFC 8301 3.2); l= present (content
 //	           may be appended, RFC 6376 8.2); a body with over 1 MiB of
-//	           consecutive empty lines (memory bound, see blank.go)
+//	           empty lines to replay mid-body, or of white-space lines
+//	           with mixed simple and relaxed signatures (bound on memory
+//	           and on go-msgauth's copying, see blank.go)
 //	temperror  the key lookup failed temporarily (timeout, SERVFAIL, any
 //	           error that is not NXDOMAIN) or ctx ended first
 //	permerror  no key (NXDOMAIN, no record, several records), revoked key
