@@ -414,3 +414,31 @@ func TestRefusedReleasesGoroutines(t *testing.T) {
 		t.Fatalf("%d goroutines left behind:\n%s", n-before, buf[:runtime.Stack(buf, true)])
 	}
 }
+
+// TestSignerBlankBody: the signer goes through the same filter (relaxed
+// only, no limit: our own users' mail). A body of white-space lines, text,
+// then empty lines, fed in 65,535-byte chunks, gets a signature go-msgauth
+// verifies on the whole message read at once.
+func TestSignerBlankBody(t *testing.T) {
+	z := zone{}
+	k := genKey(t, "ed25519", "example.org", "out", z)
+	body := append(repeatBody(" \r\n", 1<<20), "end\r\n"...)
+	body = append(body, repeatBody("\r\n", 1<<20)...)
+	fields := []field{{"From", " a@example.org"}, {"Subject", " blank"}}
+	s, err := NewSigner([]Key{k})
+	if err != nil {
+		t.Fatal(err)
+	}
+	feed(t, s, fields, body, postfixChunk)
+	vals, err := s.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := "DKIM-Signature:" + strings.ReplaceAll(vals[0], "\n", "\r\n") + "\r\nFrom: a@example.org\r\nSubject: blank\r\n\r\n" + string(body)
+	verifs, err := msgdkim.VerifyWithOptions(strings.NewReader(msg), &msgdkim.VerifyOptions{
+		LookupTXT: func(name string) ([]string, error) { return z.lookup(context.Background(), name) },
+	})
+	if err != nil || len(verifs) != 1 || verifs[0].Err != nil {
+		t.Fatalf("go-msgauth: %v %+v", err, verifs)
+	}
+}
