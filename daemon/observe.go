@@ -7,6 +7,7 @@ import (
 
 	"spamgate/config"
 	"spamgate/dnsx"
+	"spamgate/greylist"
 	"spamgate/metrics"
 )
 
@@ -17,6 +18,7 @@ func (d *Daemon) startMetrics(cfg *config.Config) error {
 	d.metrics.RegisterDNS(func() metrics.DNSStats {
 		return dnsStats(d.engineResolver())
 	})
+	d.metrics.RegisterStores(d.storeStats)
 	d.engine.Load().UseMetrics(d.metrics)
 	if cfg.Metrics.Listen == "" {
 		return nil
@@ -52,4 +54,31 @@ func (d *Daemon) Health(ctx context.Context) map[string]error {
 
 func dnsStats(r *dnsx.Resolver) metrics.DNSStats {
 	return metrics.DNSStats(r.Stats()) // the same fields, one for one
+}
+
+// storeStats reads the bounded stores of the engine and the TLS policy map
+// in force, at scrape time.
+func (d *Daemon) storeStats() metrics.StoreStats {
+	var s metrics.StoreStats
+	eng := d.engine.Load()
+	if m, ok := eng.GreylistStore().(*greylist.Memory); ok {
+		g := m.Stats()
+		s.HasGreylistMemory = true
+		s.GreylistTriplets, s.GreylistWhitelist = uint64(g.Triplets), uint64(g.AWL)
+		s.GreylistEvictedWaiting, s.GreylistEvictedPassed, s.GreylistEvictedWhitelist = g.EvictedWaiting, g.EvictedPassed, g.EvictedAWL
+	}
+	if r := eng.Recipients(); r != nil {
+		l := r.Stats()
+		s.HasLDAP = true
+		s.LDAPQueries, s.LDAPRateLimited, s.LDAPClientWaits = uint64(l.Queries), uint64(l.RateLimited), uint64(l.ClientWaits)
+	}
+	d.mu.Lock()
+	t := d.tlsMap
+	d.mu.Unlock()
+	if t != nil && t.mtasts != nil {
+		m := t.mtasts.Stats()
+		s.HasMTASTS = true
+		s.MTASTSFetchesRefused, s.MTASTSEvicted, s.MTASTSTrimmed = uint64(m.FetchesRefused), uint64(m.Evicted), uint64(m.PatternsTrimmed)
+	}
+	return s
 }

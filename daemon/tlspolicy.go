@@ -51,7 +51,9 @@ func (d *Daemon) startTLSPolicyMap(cfg *config.Config) error {
 		reg.MustRegister(t.srv.Collectors()...)
 	}
 	go func() { t.served <- t.srv.Serve(ln) }()
+	d.mu.Lock() // /metrics may already be reading it (storeStats)
 	d.tlsMap = t
+	d.mu.Unlock()
 	d.log.Info("tls policy map started", "listen", m.Listen, "addr", ln.Addr().String(), "map", m.MapName, "mta_sts", m.MTASTS)
 	return nil
 }

@@ -206,6 +206,9 @@ func (e *Engine) Metrics() *metrics.Metrics { return e.metrics }
 // Greylist returns the greylist checker (for health checks).
 func (e *Engine) Greylist() *greylist.Checker { return e.greylist }
 
+// GreylistStore returns the greylist store, or nil (for its statistics).
+func (e *Engine) GreylistStore() greylist.Store { return e.glStore }
+
 // Recipients returns the recipient validator, or nil.
 func (e *Engine) Recipients() *recipients.Validator { return e.recipients }
 

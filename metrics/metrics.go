@@ -39,6 +39,9 @@ type Metrics struct {
 	// RegisterDMARCHistory the same way.
 	historySource atomic.Pointer[func() DMARCHistoryStats]
 	historyOnce   sync.Once
+
+	// stores is the bounded stores' statistics (RegisterStores).
+	stores storeSource
 }
 
 // New makes a Metrics with its own registry, the Go runtime and process
