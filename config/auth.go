@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"strings"
+	"time"
 )
 
 // DKIM is the [dkim] table: verification of inbound mail and signing of
@@ -21,6 +22,13 @@ type DKIM struct {
 	// sessions) whose From domain has a key; several keys of one domain
 	// (rsa and ed25519) sign together.
 	Keys []DKIMKey `toml:"key"`
+	// KeysDir is the key table of a host signing for many domains:
+	// KEYS_DIR/DOMAIN/SELECTOR.pem (see package dkimkeys for which key
+	// signs). A [[dkim.key]] of the same domain wins over it.
+	KeysDir string `toml:"keys_dir"`
+	// KeysWatchInterval is how often keys_dir is polled for changes; 0
+	// reloads it on SIGHUP only.
+	KeysWatchInterval Duration `toml:"keys_watch_interval"`
 }
 
 // DKIMKey is one [[dkim.key]] entry.
@@ -66,7 +74,9 @@ type DMARC struct {
 	OnTemperror string `toml:"on_temperror"`
 }
 
-func defaultDKIM() DKIM { return DKIM{Enabled: true, MaxSignatures: 5, MaxBodyBytes: 64 << 20} }
+func defaultDKIM() DKIM {
+	return DKIM{Enabled: true, MaxSignatures: 5, MaxBodyBytes: 64 << 20, KeysWatchInterval: Duration{10 * time.Second}}
+}
 func defaultDMARC() DMARC {
 	return DMARC{Enabled: true, Enforce: true, QuarantineAction: "tag", MultipleFrom: "reject",
 		NoFromDomain: "reject", MaxFromDomains: 5, OnTemperror: "tempfail", HistoryDays: 7}
@@ -91,6 +101,9 @@ func (c *Config) validateAuth(bad func(key, format string, args ...any)) {
 			bad(key, "selector %s of %s is listed twice", k.Selector, k.Domain)
 		}
 		seen[id] = true
+	}
+	if d := c.DKIM.KeysWatchInterval.Duration; d < 0 || d > time.Hour {
+		bad("dkim.keys_watch_interval", "%v is not between 0 (SIGHUP only) and 1h", d)
 	}
 	if a := c.DMARC.QuarantineAction; a != "tag" && a != "quarantine" {
 		bad("dmarc.quarantine_action", "%q is not tag or quarantine", a)

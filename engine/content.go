@@ -101,7 +101,7 @@ func (s *Session) contentHeader(name, value string) {
 func (s *Session) keepForSigning(name, value string) {
 	c := &s.msg.content
 	switch {
-	case len(s.e.keys) == 0 || c.unsigned:
+	case s.e.keys == nil || c.unsigned:
 	case c.headerBytes > s.e.cfg.Milter.MaxHeaderBytes:
 		c.fields, c.unsigned = nil, true
 		s.log.Warn("outbound mail not signed: header section over max_header_bytes",
@@ -122,11 +122,11 @@ func (s *Session) EndHeaders() {
 		v.EndHeaders()
 	}
 	s.rawAppend("\r\n")
-	if !m.outbound || len(s.e.keys) == 0 || m.content.unsigned {
+	if !m.outbound || s.e.keys == nil || m.content.unsigned {
 		return
 	}
 	domain := m.content.from
-	keys := s.e.keys[strings.ToLower(domain)]
+	keys := s.e.keys.Keys(domain)
 	if len(keys) == 0 {
 		s.log.Info("outbound mail not signed: no DKIM key for its From domain", s.attrs(slog.String("from_domain", domain))...)
 		m.content.fields = nil

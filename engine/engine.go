@@ -10,12 +10,11 @@ import (
 	"log/slog"
 	"net/netip"
 	"reflect"
-	"strings"
 	"time"
 
 	"spamgate/checks"
 	"spamgate/config"
-	"spamgate/dkim"
+	"spamgate/dkimkeys"
 	"spamgate/dmarcreport"
 	"spamgate/dnsbl"
 	"spamgate/greylist"
@@ -42,9 +41,10 @@ type Engine struct {
 	resolver Resolver
 	dnsbl    *dnsbl.Checker // nil when disabled or without zones
 	policy   *policy.Policy
-	redis    *policyredis.Source   // nil without [policy.redis] addresses
-	keys     map[string][]dkim.Key // DKIM signing keys by lower-case domain
-	history  *dmarcreport.History  // nil without [dmarc] history_dir
+	redis    *policyredis.Source  // nil without [policy.redis] addresses
+	keys     KeySource            // DKIM signing keys; nil without any
+	keyTable *dkimkeys.Table      // [dkim] keys_dir, or nil (also inside keys)
+	history  *dmarcreport.History // nil without [dmarc] history_dir
 	greylist *greylist.Checker
 	glStore  greylist.Store
 	// recipients validates the relay domains' recipients; nil without [recipients] domains.
@@ -90,7 +90,7 @@ func New(cfg *config.Config, r Resolver, log *slog.Logger, prev *Engine) (*Engin
 	if e.exempt, err = newTLSExempt(cfg.Policy); err != nil {
 		return nil, err
 	}
-	if e.keys, err = loadKeys(cfg.DKIM.Keys); err != nil {
+	if e.keys, e.keyTable, err = loadKeys(cfg.DKIM, log, prev); err != nil {
 		return nil, err
 	}
 	if e.history, err = openHistory(cfg.DMARC, log, prev); err != nil {
@@ -131,6 +131,7 @@ func (e *Engine) Start(ctx context.Context) {
 	own, cancel := context.WithCancel(ctx)
 	e.stopOwn = cancel
 	go e.greylist.Start(own)
+	e.watchKeys(own)
 	if e.recipients != nil {
 		go e.recipients.Watch(own, e.cfg.Policy.WatchInterval.Duration)
 	}
@@ -189,12 +190,13 @@ func (e *Engine) DNSBL() *dnsbl.Checker { return e.dnsbl }
 // NeedsBody reports whether any check reads the message body (DKIM
 // verification or signing); when none does, the milter asks Postfix not to
 // send it.
-func (e *Engine) NeedsBody() bool { return e.cfg.DKIM.Enabled || len(e.keys) > 0 || e.spamd != nil }
+func (e *Engine) NeedsBody() bool { return e.cfg.DKIM.Enabled || e.keys != nil || e.spamd != nil }
 
 // UseMetrics makes the engine, and the engines reloads build from it,
 // record into m.
 func (e *Engine) UseMetrics(m *metrics.Metrics) {
 	e.metrics = m
+	e.registerKeyMetrics(m)
 	if h := e.history; h != nil {
 		m.RegisterDMARCHistory(func() metrics.DMARCHistoryStats { return metrics.DMARCHistoryStats(h.Stats()) })
 	}
@@ -211,21 +213,6 @@ func (e *Engine) GreylistStore() greylist.Store { return e.glStore }
 
 // Recipients returns the recipient validator, or nil.
 func (e *Engine) Recipients() *recipients.Validator { return e.recipients }
-
-// loadKeys reads the DKIM signing keys; a key file others can read is an
-// error (dkim.LoadKey says which and why).
-func loadKeys(list []config.DKIMKey) (map[string][]dkim.Key, error) {
-	keys := map[string][]dkim.Key{}
-	for _, k := range list {
-		key, err := dkim.LoadKey(k.File, k.Domain, k.Selector)
-		if err != nil {
-			return nil, fmt.Errorf("dkim key %s for %s: %w", k.Selector, k.Domain, err)
-		}
-		d := strings.ToLower(strings.TrimSuffix(k.Domain, "."))
-		keys[d] = append(keys[d], key)
-	}
-	return keys, nil
-}
 
 func (e *Engine) isInternal(a netip.Addr) bool {
 	a = a.Unmap()
