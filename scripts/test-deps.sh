@@ -28,6 +28,7 @@ needs='
 /usr/bin/xmllint libxml2-utils
 /usr/sbin/spamd spamd
 /usr/bin/spamassassin spamassassin
+/usr/bin/arcsign python3-dkim
 '
 if [ "${1:-}" = bench ]; then
 	needs="$needs
