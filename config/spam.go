@@ -62,6 +62,13 @@ type GreylistRedis struct {
 	KeyPrefix    string   `toml:"key_prefix"`
 	TLS          bool     `toml:"tls"`
 	TLSCAFile    string   `toml:"tls_ca_file"` // "" : the system's CAs
+	// The circuit breaker in front of the store: after BreakerFailures
+	// consecutive failed checks, checks fail at once (on_store_error
+	// decides) and one trial check goes to Redis every BreakerOpen; its
+	// success closes the breaker. BreakerOpen bounds how long greylisting
+	// lags behind a Redis that is back (a Sentinel promotion).
+	BreakerFailures int      `toml:"breaker_failures"`
+	BreakerOpen     Duration `toml:"breaker_open"`
 }
 
 // Recipients is the [recipients] table: only known recipients of the
@@ -160,7 +167,8 @@ func defaultGreylist() Greylist {
 		PassTTL: Duration{35 * 24 * time.Hour}, AWLCount: 5, AWLTTL: Duration{35 * 24 * time.Hour},
 		IPv4Prefix: 24, IPv6Prefix: 64, Store: "memory", OnStoreError: "accept",
 		MaxEntries: 1_000_000, MaxWhitelist: 100_000, SaveInterval: Duration{5 * time.Minute},
-		Timeout: Duration{200 * time.Millisecond}, Redis: GreylistRedis{KeyPrefix: "spamgate:gl:"}}
+		Timeout: Duration{200 * time.Millisecond}, Redis: GreylistRedis{KeyPrefix: "spamgate:gl:",
+			BreakerFailures: 5, BreakerOpen: Duration{2 * time.Second}}}
 }
 
 func defaultRecipients() Recipients {
@@ -227,6 +235,12 @@ func (c *Config) validateSpam(bad func(key, format string, args ...any)) {
 		bad("greylist.whitelist_networks", "%v", err)
 	}
 	validateRedis(bad, "greylist.redis", g.Redis.Addresses, g.Redis.Cluster, g.Redis.MasterName)
+	if n := g.Redis.BreakerFailures; n < 1 || n > 1000 {
+		bad("greylist.redis.breaker_failures", "%d is not between 1 and 1000", n)
+	}
+	if d := g.Redis.BreakerOpen.Duration; d < 100*time.Millisecond || d > 5*time.Minute {
+		bad("greylist.redis.breaker_open", "%v is not between 100ms and 5m", d)
+	}
 	c.validateRecipients(bad)
 	c.validateScore(bad)
 	if c.Metrics.Listen != "" {

@@ -21,7 +21,10 @@ type greylistStoreConfig struct {
 }
 
 func storeConfig(c config.Greylist) greylistStoreConfig {
-	return greylistStoreConfig{Store: c.Store, File: c.File, Redis: c.Redis}
+	r := c.Redis
+	// The breaker belongs to the checker, made anew on each reload.
+	r.BreakerFailures, r.BreakerOpen = 0, config.Duration{}
+	return greylistStoreConfig{Store: c.Store, File: c.File, Redis: r}
 }
 
 // openGreylist builds the greylist checker over the store of the engine
@@ -50,6 +53,7 @@ func openGreylist(cfg *config.Config, prev *Engine, log *slog.Logger) (*greylist
 			AWLCount: g.AWLCount, AWLTTL: g.AWLTTL.Duration, IPv4Bits: g.IPv4Prefix, IPv6Bits: g.IPv6Prefix},
 		Networks: networks, SenderDomains: g.WhitelistSenderDomains, RecipientDomains: g.WhitelistRecipientDomains,
 		Timeout: g.Timeout.Duration,
+		Breaker: greylist.BreakerOptions{Failures: g.Redis.BreakerFailures, OpenFor: g.Redis.BreakerOpen.Duration},
 	}
 	return greylist.NewChecker(store, o, log.With("check", "greylist")), store, nil
 }

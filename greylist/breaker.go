@@ -6,17 +6,36 @@ import (
 	"time"
 )
 
-// Defaults of BreakerOptions.
+// Defaults of BreakerOptions ([greylist.redis] breaker_failures,
+// breaker_open).
+//
+// OpenFor was a fixed 30 s: after a Sentinel promotion (4.3 s with
+// down-after-milliseconds 3000) both MX hosts went on failing open for
+// another 25 s while the new master was ready (issue 17). The open period
+// is now the longest the breaker can lag behind a store that is back, so
+// it is short: one trial call every 2 s costs a dead store at most one
+// store timeout per 2 s, while the failover client (which follows
+// +switch-master and asks the sentinels on each dial) is used again within
+// about 2 s of the promotion.
 const (
 	DefaultBreakerFailures = 5
-	DefaultBreakerOpenFor  = 30 * time.Second
+	DefaultBreakerOpenFor  = 2 * time.Second
 )
 
 // BreakerOptions configure the circuit breaker in front of the store.
 type BreakerOptions struct {
 	Failures int           // consecutive failures that open it
-	OpenFor  time.Duration // how long it stays open before one trial call
+	OpenFor  time.Duration // how long it stays open before one trial call (half-open)
 }
+
+// breakerChange is what a call's outcome did to the breaker, for the log.
+type breakerChange int
+
+const (
+	breakerSame   breakerChange = iota
+	breakerOpened               // closed -> open
+	breakerClosed               // open -> closed: the store answers again
+)
 
 // breaker fails calls fast while the store is down: after Failures
 // consecutive failures it refuses calls for OpenFor, then lets one trial
@@ -31,6 +50,7 @@ type breaker struct {
 	openedAt time.Time // zero while closed
 	trial    bool      // a trial call is under way
 	lastErr  error
+	opened   uint64 // times it went from closed to open
 }
 
 func newBreaker(o BreakerOptions, now func() time.Time) *breaker {
@@ -58,24 +78,41 @@ func (b *breaker) allow() (bool, error) {
 	return true, nil
 }
 
-// done records the outcome of an allowed call. Calls that failed for the
-// caller's sake (its context ended) count as neither.
-func (b *breaker) done(err error, callerGaveUp bool) {
+// done records the outcome of an allowed call and says what it changed.
+// Calls that failed for the caller's sake (its context ended) count as
+// neither.
+func (b *breaker) done(err error, callerGaveUp bool) breakerChange {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	wasTrial := b.trial
 	b.trial = false
+	wasOpen := !b.openedAt.IsZero()
 	switch {
 	case callerGaveUp:
 	case err == nil:
 		b.failures, b.openedAt, b.lastErr = 0, time.Time{}, nil
+		if wasOpen {
+			return breakerClosed
+		}
 	default:
 		b.failures++
 		b.lastErr = err
 		if wasTrial || b.failures >= b.o.Failures {
 			b.openedAt = b.now()
+			if !wasOpen {
+				b.opened++
+				return breakerOpened
+			}
 		}
 	}
+	return breakerSame
+}
+
+// openings is how often the breaker opened since it was made.
+func (b *breaker) openings() uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.opened
 }
 
 // healthy is nil while closed, or why it is open.

@@ -86,12 +86,30 @@ func (c *Checker) Check(ctx context.Context, r Request) (Decision, error) {
 	callCtx, cancel := context.WithTimeout(ctx, c.o.Timeout)
 	defer cancel()
 	d, err = c.s.Check(callCtx, k, c.o.Params)
-	c.breaker.done(err, ctx.Err() != nil)
+	c.logBreaker(c.breaker.done(err, ctx.Err() != nil), err)
 	if err != nil {
 		return Decision{}, fmt.Errorf("greylist check: %w", err)
 	}
 	return d, nil
 }
+
+// logBreaker logs the breaker's transitions: once when it opens (the
+// calls it then refuses are logged at debug level only), once when the
+// store answers again.
+func (c *Checker) logBreaker(ch breakerChange, err error) {
+	switch ch {
+	case breakerOpened:
+		c.log.Warn("greylist store failing, breaker open: checks fail fast, one trial call per interval",
+			slog.Int("failures", c.breaker.o.Failures), slog.Duration("interval", c.breaker.o.OpenFor),
+			slog.String("error", err.Error()))
+	case breakerClosed:
+		c.log.Info("greylist store answers again, breaker closed")
+	}
+}
+
+// BreakerOpenings is how often the store's breaker opened since the
+// checker was made (a reload makes a new one).
+func (c *Checker) BreakerOpenings() uint64 { return c.breaker.openings() }
 
 // before applies what is decided without the store: exemptions and
 // whitelists.

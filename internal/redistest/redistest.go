@@ -36,6 +36,9 @@ type Server struct {
 	t               testing.TB
 	dir             string
 	argv            func(port int) []string
+	// ready is what launch waits for: a PING answered, in clear (ping)
+	// or over TLS (StartTLS).
+	ready func(addr string) error
 }
 
 // Start starts a plain redis-server; extra are more "--name value"
@@ -56,11 +59,16 @@ func Start(t testing.TB, extra ...string) *Server {
 // passed one in CI.
 func StartWith(t testing.TB, argv func(dir string, port int) []string) *Server {
 	t.Helper()
+	return startReady(t, t.TempDir(), argv, ping)
+}
+
+// startReady is StartWith in dir, waiting for ready.
+func startReady(t testing.TB, dir string, argv func(dir string, port int) []string, ready func(addr string) error) *Server {
+	t.Helper()
 	if _, err := os.Stat(Binary); err != nil {
 		t.Fatalf("redis-server is needed for these tests: %v; %s", err, installHint)
 	}
-	dir := t.TempDir()
-	s := &Server{t: t, dir: dir, argv: func(port int) []string { return argv(dir, port) }}
+	s := &Server{t: t, dir: dir, argv: func(port int) []string { return argv(dir, port) }, ready: ready}
 	if err := s.Run(t, "redis-server", s.launch); err != nil {
 		t.Fatalf("%v", err)
 	}
@@ -76,7 +84,7 @@ func (s *Server) launch(port int) (*proctest.Process, error) {
 	if err != nil {
 		return nil, fmt.Errorf("redis-server: %w", err)
 	}
-	if err := p.WaitReady(5*time.Second, 5*time.Millisecond, func() error { return ping(s.Addr()) }); err != nil {
+	if err := p.WaitReady(5*time.Second, 5*time.Millisecond, func() error { return s.ready(s.Addr()) }); err != nil {
 		return nil, fmt.Errorf("redis-server on port %d: %w:\n%s", port, err, s.log())
 	}
 	return p, nil
@@ -89,6 +97,11 @@ func ping(addr string) error {
 	if err != nil {
 		return err
 	}
+	return pingOn(c)
+}
+
+// pingOn sends PING on c and closes it.
+func pingOn(c net.Conn) error {
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(200 * time.Millisecond))
 	if _, err := c.Write([]byte("PING\r\n")); err != nil {
