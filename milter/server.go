@@ -303,13 +303,16 @@ func (s *Server) negotiate(c *conn, peer netip.Addr) bool {
 	if reason == "" {
 		return true
 	}
-	c.Conn.Close()
 	if !count {
+		c.Conn.Close()
 		s.opts.Log.Debug("milter connection closed before its session began", "reason", reason,
 			"peer", c.RemoteAddr().String(), "error", err)
 		return false
 	}
+	// Counted before the close, so that whoever sees the refusal finds it
+	// in the metric already.
 	s.refused.WithLabelValues(reason).Inc()
+	c.Conn.Close()
 	s.limitLog.warn(reason, "milter connection refused", "reason", reason, "peer", c.RemoteAddr().String(),
 		"limit", s.limit(reason))
 	return false
