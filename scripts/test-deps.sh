@@ -29,6 +29,7 @@ needs='
 /usr/sbin/spamd spamd
 /usr/bin/spamassassin spamassassin
 /usr/bin/arcsign python3-dkim
+/usr/lib/python3/dist-packages/authres python3-authres
 '
 if [ "${1:-}" = bench ]; then
 	needs="$needs
