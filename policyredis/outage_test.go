@@ -96,7 +96,10 @@ func TestLookupOutage(t *testing.T) {
 func TestLookupAfterQuickRestart(t *testing.T) {
 	t.Parallel()
 	srv := startRedis(t)
-	s := newSource(t, Options{Addresses: []string{srv.Addr()}})
+	// The timeout is generous: what is tested is the retry past a dead
+	// pooled connection, not speed (the default 200 ms failed on a loaded
+	// CI machine while redis-server was still starting).
+	s := newSource(t, Options{Addresses: []string{srv.Addr()}, Timeout: 3 * time.Second})
 	ctx := context.Background()
 	for i := range 3 {
 		hset(t, srv.Client(), DefaultKeyPrefix+"example.org", "require_tls", "yes")
