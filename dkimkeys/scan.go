@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -41,11 +42,20 @@ type Entry struct {
 	Algo     string    `json:"algo"` // "rsa" or "ed25519"
 	File     string    `json:"file"`
 	State    string    `json:"state"`
-	ModTime  time.Time `json:"mtime"`             // of SELECTOR.pem: "newest" compares these
-	MarkTime time.Time `json:"marked,omitzero"`   // of SELECTOR.retired or .pending
+	ModTime  time.Time `json:"mtime"`           // of SELECTOR.pem: "newest" compares these
+	MarkTime time.Time `json:"marked,omitzero"` // of SELECTOR.retired or .pending
 	key      dkim.Key  // never logged
 	stamp    fileStamp // what the file looked like when parsed
 }
+
+// String names the key file and never shows the key: fmt would print the
+// unexported field of a struct printed with %v.
+func (e Entry) String() string {
+	return fmt.Sprintf("%s/%s (%s, %s, %s)", e.Domain, e.Selector, e.Algo, e.State, e.File)
+}
+
+// LogValue keeps the private key out of logs.
+func (e Entry) LogValue() slog.Value { return slog.StringValue(e.String()) }
 
 // Public is the entry's public key, for comparing with the DNS record.
 func (e Entry) Public() crypto.PublicKey { return e.key.Signer.Public() }

@@ -46,6 +46,7 @@ type Table struct {
 
 	reloads, reloadErrors atomic.Uint64
 	lastScan              atomic.Int64 // nanoseconds the last scan took
+	scanned               atomicPrints // fingerprints of the directory as the last scan began
 }
 
 // snapshot is one generation of the table; never changed once published.
@@ -166,6 +167,9 @@ func (t *Table) Reload() error {
 func (t *Table) scan(old *snapshot) (*snapshot, []error, error) {
 	start := time.Now()
 	defer func() { t.lastScan.Store(int64(time.Since(start))) }()
+	// Taken before reading, so that Watch notices any change made while
+	// or after this scan reads.
+	t.takePrints()
 	des, err := os.ReadDir(t.dir)
 	if err != nil {
 		return nil, nil, fmt.Errorf("dkim keys_dir: %w", err)
