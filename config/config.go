@@ -30,6 +30,7 @@ type Config struct {
 	SPF          SPF          `toml:"spf"`
 	DKIM         DKIM         `toml:"dkim"`
 	DMARC        DMARC        `toml:"dmarc"`
+	ARC          ARC          `toml:"arc"`
 	Policy       Policy       `toml:"policy"`
 	TLSPolicyMap TLSPolicyMap `toml:"tls_policy_map"`
 	IPRev        IPRev        `toml:"iprev"`
@@ -209,6 +210,7 @@ func Default() *Config {
 		SPF:          SPF{Enabled: true},
 		DKIM:         defaultDKIM(),
 		DMARC:        defaultDMARC(),
+		ARC:          defaultARC(),
 		Policy:       defaultPolicy(),
 		TLSPolicyMap: defaultTLSPolicyMap(),
 		IPRev:        defaultIPRev(),

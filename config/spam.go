@@ -131,6 +131,7 @@ type ScorePoints struct {
 	DKIMFail        float64 `toml:"dkim_fail"` // a signature failed and none passed
 	DMARCFail       float64 `toml:"dmarc_fail"`
 	DMARCQuarantine float64 `toml:"dmarc_quarantine"` // the sender asks for quarantine (quarantine_action = "tag")
+	ARCFail         float64 `toml:"arc_fail"`         // the ARC chain failed (not for DNS trouble)
 	RDNSNone        float64 `toml:"rdns_none"`
 	RDNSUnconfirmed float64 `toml:"rdns_unconfirmed"`
 	RDNSDynamic     float64 `toml:"rdns_dynamic"`
@@ -180,7 +181,7 @@ func defaultRecipients() Recipients {
 func defaultScore() Score {
 	return Score{Enabled: true, TagLevel: 4.5, KillLevel: 16, KillAction: "reject",
 		Points: ScorePoints{DNSBL: 3, SPFFail: 3, SPFSoftfail: 1.5, SPFNeutral: 0.5, SPFNone: 0.8,
-			SPFPermerror: 1, SPFTemperror: 0.3, DKIMFail: 1.5, DMARCFail: 2, DMARCQuarantine: 5,
+			SPFPermerror: 1, SPFTemperror: 0.3, DKIMFail: 1.5, DMARCFail: 2, DMARCQuarantine: 5, ARCFail: 1,
 			RDNSNone: 1.5, RDNSUnconfirmed: 1, RDNSDynamic: 1.5, HeloIPLiteral: 1, HeloUnresolved: 0.8,
 			NoMessageID: 0.5, NoDate: 0.5, FromMalformed: 2, NoFrom: 1},
 		Spamd: Spamd{Address: "127.0.0.1:783", Timeout: Duration{15 * time.Second}, MaxSize: 512 << 10, Weight: 1}}

@@ -66,6 +66,7 @@ func (c *Config) validate() Errors {
 	c.validateDNSBL(bad)
 	c.validatePolicy(bad)
 	c.validateAuth(bad)
+	c.validateARC(bad)
 	c.validateSpam(bad)
 	return errs
 }
