@@ -115,7 +115,7 @@ func seal(t testing.TB, raw string, z zone, k dkim.Key, hook *sealHook) string {
 	t.Helper()
 	m := message(t, raw, z, Options{Seal: true, MaxLookups: 64})
 	m.hook = hook
-	fs, err := m.Seal(context.Background(), k, "mx."+k.Domain+"; spf=pass smtp.mailfrom=origin.example;\n\tdkim=pass header.d=origin.example", testNow.Unix()-60)
+	fs, err := m.Seal(context.Background(), k, "mx."+k.Domain+"; spf=pass smtp.mailfrom=origin.example;\n\tdkim=pass header.d=origin.example", "", testNow.Unix()-60)
 	if err != nil {
 		t.Fatalf("Seal: %v", err)
 	}

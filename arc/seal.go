@@ -43,8 +43,24 @@ var ErrNoSeal = errors.New("arc: chain is at the instance limit; not sealed")
 // chain that failed, in any way, is sealed with cv=fail and the AS covers
 // only the new set (RFC 8617 5.1.2), so no later hop can make it pass.
 // Options.Seal must have been set before EndHeaders.
-func (m *Message) Seal(ctx context.Context, key dkim.Key, results string, now int64) ([]Field, error) {
+//
+// cv, when not "", is the chain's status as our ADMD found it on the way
+// in (the arc= of our own Authentication-Results on mail a list server
+// re-sends, which may have changed the body since): it replaces our own
+// verification, but can only make it worse, never turn a broken
+// structure into a pass, and "none" only where there is no chain.
+func (m *Message) Seal(ctx context.Context, key dkim.Key, results, cv string, now int64) ([]Field, error) {
 	r := m.Verify(ctx)
+	switch {
+	case cv == Fail:
+		r.Result = Fail
+	case cv == Pass && r.Result == Fail && isAMSFailure(r.Reason) && m.verifySeals(ctx) == nil:
+		// The newest AMS broke after our own verification on the way in
+		// (the list changed the message), and every seal still holds.
+		r.Result = Pass
+	case cv == None && m.arcSeen > 0:
+		r.Result = Fail
+	}
 	b := m.bodies[bodyKey{relaxed: true, limit: -1}]
 	if b == nil {
 		return nil, errors.New("arc: Seal without Options.Seal")
@@ -56,7 +72,8 @@ func (m *Message) Seal(ctx context.Context, key dkim.Key, results string, now in
 	if err != nil {
 		return nil, err
 	}
-	cv, inst := r.Result, r.Instances+1
+	inst := r.Instances + 1
+	cv = r.Result
 	if r.Result != Pass && r.Result != None || r.Instances == 0 && m.arcSeen > 0 {
 		cv, inst = Fail, m.topInstance()+1
 	}
@@ -102,6 +119,12 @@ func (m *Message) Seal(ctx context.Context, key dkim.Key, results string, now in
 	}
 	asValue += fold(sig)
 	return []Field{{NameAAR, aarValue}, {NameAMS, amsValue}, {NameAS, asValue}}, nil
+}
+
+// isAMSFailure: the chain failed at the newest AMS only (verify checks it
+// before the seals), so every AS was not even looked at; see Seal.
+func isAMSFailure(reason string) bool {
+	return strings.HasPrefix(reason, "ARC-Message-Signature i=")
 }
 
 // sealHook changes what Seal writes, for tests only.

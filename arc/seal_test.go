@@ -23,7 +23,7 @@ func TestFiftyInstances(t *testing.T) {
 		t.Errorf("%d signatures verified", r.Signatures)
 	}
 	m := message(t, raw, k.z, Options{Seal: true})
-	if _, err := m.Seal(context.Background(), k.a, "mx.list.example; arc=pass", testNow.Unix()); !errors.Is(err, ErrNoSeal) {
+	if _, err := m.Seal(context.Background(), k.a, "mx.list.example; arc=pass", "", testNow.Unix()); !errors.Is(err, ErrNoSeal) {
 		t.Fatalf("51st seal: %v", err)
 	}
 }
@@ -98,5 +98,37 @@ func TestHostileBounds(t *testing.T) {
 	}
 	if r := message(t, raw, k.z, Options{MaxLookups: 12}).Verify(context.Background()); r.Result != Pass {
 		t.Fatalf("12 keys allowed: %+v", r)
+	}
+}
+
+// A list verifies the chain on the way in (arc=pass in its own A-R),
+// changes the Subject, and seals on the way out with that cv: the next
+// receiver sees a passing chain with oldest-pass 2. A cv=pass claim cannot
+// rescue a chain whose seals broke.
+func TestSealWithInboundCV(t *testing.T) {
+	k := testKeys(t)
+	raw := seal(t, readTestdata(t, "message.eml"), k.z, k.a, nil)
+	raw = strings.Replace(raw, "Subject:  Meeting", "Subject: [list] Meeting", 1)
+	out := func(raw, cv string) string {
+		m := message(t, raw, k.z, Options{Seal: true})
+		fs, err := m.Seal(context.Background(), k.b, "mx.fwd.example; arc=pass", cv, testNow.Unix())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		for i := len(fs) - 1; i >= 0; i-- {
+			b.WriteString(fs[i].Name + ": " + strings.ReplaceAll(fs[i].Value, "\n", "\r\n") + "\r\n")
+		}
+		return b.String() + raw
+	}
+	if r := verify(t, out(raw, Pass), k.z); r.Result != Pass || r.OldestPass != 2 {
+		t.Fatalf("cv=pass from the way in: %+v", r)
+	}
+	if r := verify(t, out(raw, ""), k.z); r.Result != Fail {
+		t.Fatalf("own verification after the change: %+v", r)
+	}
+	broken := strings.Replace(raw, "dkim=pass header.d=origin.example", "dkim=pass header.d=evil.example", 1)
+	if r := verify(t, out(broken, Pass), k.z); r.Result != Fail {
+		t.Fatalf("cv=pass over a broken seal: %+v", r)
 	}
 }

@@ -251,11 +251,9 @@ func (m *Message) verify(ctx context.Context) Result {
 		r.Reason, r.Temporary = fmt.Sprintf("ARC-Message-Signature i=%d: %v", n, err), isTemporary(err)
 		return r
 	}
-	for i := n; i >= 1; i-- {
-		if err := m.verifyAS(ctx, i); err != nil {
-			r.Reason, r.Temporary = fmt.Sprintf("ARC-Seal i=%d: %v", i, err), isTemporary(err)
-			return r
-		}
+	if err := m.verifySeals(ctx); err != nil {
+		r.Reason, r.Temporary = err.Error(), isTemporary(err)
+		return r
 	}
 	r.Result, r.OldestPass = Pass, 0
 	for i := n - 1; i >= 1; i-- {
@@ -265,6 +263,16 @@ func (m *Message) verify(ctx context.Context) Result {
 		}
 	}
 	return r
+}
+
+// verifySeals checks every AS, newest first (RFC 8617 5.2 step 4).
+func (m *Message) verifySeals(ctx context.Context) error {
+	for i := len(m.sets); i >= 1; i-- {
+		if err := m.verifyAS(ctx, i); err != nil {
+			return fmt.Errorf("ARC-Seal i=%d: %w", i, err)
+		}
+	}
+	return nil
 }
 
 // verifyAMS checks AMS(i): body hash, then the signature over the fields
