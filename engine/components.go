@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"reflect"
@@ -43,6 +44,9 @@ func openGreylist(cfg *config.Config, prev *Engine, log *slog.Logger) (*greylist
 		if store, err = NewGreylistStore(g); err != nil {
 			return nil, nil, err
 		}
+		if err := probeGreylistStore(store, log); err != nil {
+			return nil, nil, err
+		}
 	}
 	networks, err := config.ParsePrefixes(g.WhitelistNetworks)
 	if err != nil {
@@ -56,6 +60,25 @@ func openGreylist(cfg *config.Config, prev *Engine, log *slog.Logger) (*greylist
 		Breaker: greylist.BreakerOptions{Failures: g.Redis.BreakerFailures, OpenFor: g.Redis.BreakerOpen.Duration},
 	}
 	return greylist.NewChecker(store, o, log.With("check", "greylist")), store, nil
+}
+
+// probeGreylistStore asks a new Redis store once: a TLS misconfiguration
+// stops the start (or the reload) with an error naming it; Redis being
+// down is only logged, since on_store_error covers the checks meanwhile.
+func probeGreylistStore(store greylist.Store, log *slog.Logger) error {
+	rs, ok := store.(*greylist.Redis)
+	if !ok {
+		return nil
+	}
+	down, err := rs.Probe(context.Background())
+	if err != nil {
+		_ = rs.Close()
+		return err
+	}
+	if down != nil {
+		log.Warn("greylist store not answering at start; on_store_error applies until it does", slog.String("error", down.Error()))
+	}
+	return nil
 }
 
 // NewGreylistStore opens the store [greylist] names (also for the

@@ -174,6 +174,30 @@ func (s *Redis) Ping(ctx context.Context) error {
 	return nil
 }
 
+// Probe asks the server once, at start-up. A misconfiguration that no
+// retry cures (TLS: a wrong tls_ca_file, a plain-text server) is err: the
+// start must fail rather than fail open for good. Any other failure is
+// down, for a warning: Redis may come up later, and on_store_error covers
+// the checks until it does.
+func (s *Redis) Probe(ctx context.Context) (down, err error) {
+	perr := s.Ping(ctx)
+	// A timeout may be a slow first TLS handshake on a loaded host (the
+	// system CAs are read then): two more tries, bounded, before a wrong
+	// CA could pass for an outage.
+	for i := 0; i < 2 && errors.Is(perr, context.DeadlineExceeded) && ctx.Err() == nil; i++ {
+		perr = s.Ping(ctx)
+	}
+	if bad := redisconn.Misconfigured(perr, s.o.conn()); bad != nil {
+		return nil, fmt.Errorf("greylist redis store at %s: %w", s.where, bad)
+	}
+	if perr != nil && s.o.TLS && errors.Is(perr, context.DeadlineExceeded) {
+		// A plain-text redis-server reads a TLS handshake as the start of
+		// an inline command and waits for its end: no reply to tell.
+		return fmt.Errorf("%w (with tls = true, a server that does not speak TLS looks like this too)", perr), nil
+	}
+	return perr, nil
+}
+
 // Close closes the connections.
 func (s *Redis) Close() error {
 	if err := s.rdb.Close(); err != nil {

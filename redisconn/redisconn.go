@@ -162,6 +162,48 @@ func (o Options) tlsConfig() (*tls.Config, error) {
 	return c, nil
 }
 
+// Misconfigured tells a connection error that retrying cannot cure from
+// an outage: the server's certificate does not verify against the CA
+// (tls_ca_file), names another host, has expired, or the server does not
+// speak TLS at all (or speaks it where the client does not). Such an error
+// at start-up must stop the start: failing open on it would turn
+// greylisting off, silently and for good. It returns err, explained, or
+// nil for any other error (a server that is down or slow is an outage:
+// on_store_error applies).
+func Misconfigured(err error, o Options) error {
+	if err == nil {
+		return nil
+	}
+	var (
+		unknownCA  x509.UnknownAuthorityError
+		hostname   x509.HostnameError
+		invalid    x509.CertificateInvalidError
+		verify     *tls.CertificateVerificationError
+		recordHdr  tls.RecordHeaderError
+		alert      tls.AlertError
+		caFile     = o.TLSCAFile
+		plainReply = o.TLS && strings.Contains(err.Error(), "first record does not look like a TLS handshake")
+	)
+	if caFile == "" {
+		caFile = "the system's CAs"
+	}
+	switch {
+	case errors.As(err, &unknownCA), errors.As(err, &verify) && errors.As(verify.Err, &unknownCA):
+		return fmt.Errorf("TLS: the server's certificate is not signed by a CA in %s (tls_ca_file): %w", caFile, err)
+	case errors.As(err, &hostname):
+		return fmt.Errorf("TLS: the server's certificate is not valid for the address dialed: %w", err)
+	case errors.As(err, &invalid), errors.As(err, &verify):
+		return fmt.Errorf("TLS: the server's certificate does not verify against %s (tls_ca_file): %w", caFile, err)
+	case errors.As(err, &recordHdr), plainReply:
+		return fmt.Errorf("TLS: the server does not speak TLS on this port (tls = true): %w", err)
+	case errors.As(err, &alert):
+		return fmt.Errorf("TLS: the server refused the handshake (a client certificate required?): %w", err)
+	}
+	// A plain-text client on a TLS port sees the connection closed, as in
+	// a restart: not told apart, so never a refusal to start.
+	return nil
+}
+
 // Where names the servers in errors.
 func (o Options) Where() string {
 	addrs := strings.Join(o.Addresses, ",")
