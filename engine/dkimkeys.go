@@ -90,3 +90,6 @@ func (e *Engine) registerKeyMetrics(m *metrics.Metrics) {
 		})
 	}
 }
+
+// KeyTable returns the [dkim] keys_dir table, or nil.
+func (e *Engine) KeyTable() *dkimkeys.Table { return e.keyTable }
