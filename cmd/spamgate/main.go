@@ -34,6 +34,10 @@ commands:
                                DNS TXT record to publish
   dkim dns -domain D -selector S -key FILE
                                print the DNS TXT record of an existing key
+  dkim keygen … -dir KEYS_DIR  write the key into the key table, pending
+  dkim rotate -domain D [-dir KEYS_DIR] [-config FILE]
+                               make the domain's newest pending keys active once
+                               DNS publishes them; mark the old ones retired
   dmarc report -history DIR -since 24h -out DIR [-config FILE]
                                write RFC 9990 aggregate reports (XML) from the
                                recorded DMARC evaluations
@@ -41,6 +45,9 @@ commands:
                                check what a sending domain publishes: SPF, DKIM
                                keys of the configured selectors, DMARC with rua,
                                MX, forward-confirmed PTR of the sending IP
+  dns-check -all [-dir KEYS_DIR] [-config FILE] [-json] [-v]
+                               every key of the key table against its DNS
+                               record: the domains whose mail fails DKIM
   recipients check [-config FILE] ADDR…
                                tell whether each address is a known recipient
                                and where it was found (table line, LDAP DN)
