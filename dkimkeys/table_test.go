@@ -73,6 +73,10 @@ func TestOpenRefusesBrokenFiles(t *testing.T) {
 			os.MkdirAll(filepath.Join(dir, "a.test"), 0o700)
 			os.WriteFile(filepath.Join(dir, "a.test", "bad.pem"), []byte("hello"), 0o600)
 		}, "a.test/bad.pem"},
+		{"too big", func(t *testing.T, dir string) {
+			os.MkdirAll(filepath.Join(dir, "a.test"), 0o700)
+			os.WriteFile(filepath.Join(dir, "a.test", "core.pem"), make([]byte, 1<<20), 0o600)
+		}, "a.test/core.pem is over 65536 bytes"},
 		{"bad selector", func(t *testing.T, dir string) {
 			writeKey(t, dir, "a.test", "-x", "ed25519", 0, 0)
 		}, `"-x" is not a valid selector`},
