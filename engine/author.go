@@ -104,7 +104,9 @@ func (s *Session) dmarcVerdict(ctx context.Context, dkimResults []dkim.Result) (
 	)
 	for _, d := range m.content.fromDomains {
 		r := s.evaluateDMARC(ctx, d, dkimResults)
-		entries = append(entries, dmarcEntry(r, d))
+		entry := dmarcEntry(r, d)
+		arcOverrideNote(&entry, s.arcOverride(ctx, d, r))
+		entries = append(entries, entry)
 		s.recordDMARC(r, d, dkimResults)
 		if rank := s.severity(r); rank > decision {
 			decided, domain, decision = r, d, rank

@@ -34,6 +34,7 @@ type content struct {
 	headerBytes int64
 	unsigned    bool               // outbound: the header outgrew the limit, the message goes unsigned
 	cancel      context.CancelFunc // ends the verifier's lookup deadline
+	arc         arcState           // the ARC chain (arc.go)
 
 	// For the spam score.
 	messageID, date bool
@@ -77,6 +78,7 @@ func (s *Session) contentHeader(name, value string) {
 		c.subject = value
 	}
 	c.headerBytes += int64(len(name) + len(value) + 3)
+	s.arcHeader(name, value)
 	if m.outbound {
 		s.keepForSigning(name, value)
 		return
@@ -121,6 +123,7 @@ func (s *Session) EndHeaders() {
 	if v := m.content.verifier; v != nil {
 		v.EndHeaders()
 	}
+	s.arcEndHeaders()
 	s.rawAppend("\r\n")
 	if !m.outbound || s.e.keys == nil || m.content.unsigned {
 		return
@@ -155,6 +158,7 @@ func (s *Session) Body(chunk []byte) {
 			s.log.Debug("dkim verifier stopped reading", s.attrs(slog.String("error", err.Error()))...)
 		}
 	}
+	s.arcBody(chunk)
 	if s.rawFits(len(chunk)) {
 		s.msg.content.raw.Write(chunk)
 	}
@@ -282,6 +286,9 @@ func (s *Session) recordDMARC(d *dmarc.Result, from string, dkimResults []dkim.R
 	}
 	if !s.e.cfg.DMARC.Enforce && d.Disposition != "none" {
 		e.Disposition, e.Override, e.OverrideComment = "none", "local_policy", "[dmarc] enforce = false"
+	}
+	if sealer := m.content.arc.override[from]; sealer != "" {
+		e.Override, e.OverrideComment = "trusted_forwarder", "arc=pass, sealed by "+sealer
 	}
 	if err := h.Append(e); err != nil {
 		s.log.Warn("dmarc history", s.attrs(slog.String("error", err.Error()))...)

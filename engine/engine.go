@@ -14,6 +14,7 @@ import (
 
 	"spamgate/checks"
 	"spamgate/config"
+	"spamgate/dkim"
 	"spamgate/dkimkeys"
 	"spamgate/dmarcreport"
 	"spamgate/dnsbl"
@@ -44,6 +45,7 @@ type Engine struct {
 	redis    *policyredis.Source  // nil without [policy.redis] addresses
 	keys     KeySource            // DKIM signing keys; nil without any
 	keyTable *dkimkeys.Table      // [dkim] keys_dir, or nil (also inside keys)
+	arcKeys  []dkim.Key           // [[arc.key]] of [arc] sealer_domain
 	history  *dmarcreport.History // nil without [dmarc] history_dir
 	greylist *greylist.Checker
 	glStore  greylist.Store
@@ -91,6 +93,9 @@ func New(cfg *config.Config, r Resolver, log *slog.Logger, prev *Engine) (*Engin
 		return nil, err
 	}
 	if e.keys, e.keyTable, err = loadKeys(cfg.DKIM, log, prev); err != nil {
+		return nil, err
+	}
+	if e.arcKeys, err = loadARCKeys(cfg.ARC); err != nil {
 		return nil, err
 	}
 	if e.history, err = openHistory(cfg.DMARC, log, prev); err != nil {

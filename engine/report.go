@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"spamgate/arc"
 	"spamgate/checks"
 	"spamgate/dkim"
 	"spamgate/dmarc"
@@ -27,6 +28,7 @@ type Report struct {
 	HeloCheck    *heloFacts                 `json:"helo_check,omitempty"`
 	DKIM         []dkim.Result              `json:"dkim,omitempty"`
 	DMARC        *dmarc.Result              `json:"dmarc,omitempty"`
+	ARC          *arc.Result                `json:"arc,omitempty"`
 	Suspicion    []string                   `json:"greylist_suspicion,omitempty"` // why greylisting counts the client suspicious
 	Score        *ScoreReport               `json:"score,omitempty"`
 

@@ -64,7 +64,10 @@ func (s *Session) scoreSheet(ctx context.Context, dkimResults []dkim.Result, dma
 	if dkimFailed(dkimResults) {
 		sh.Add("SG_DKIM_FAIL", p.DKIMFail, "DKIM signature failed, none passed")
 	}
-	if d := m.dmarcOut; d != nil && d.Result == "fail" {
+	if a := m.content.arc.result; a != nil && a.Result == "fail" && !a.Temporary {
+		sh.Add("SG_ARC_FAIL", p.ARCFail, "ARC chain failed")
+	}
+	if d := m.dmarcOut; d != nil && d.Result == "fail" && m.content.arc.override[m.dmarcDomain] == "" {
 		if dmarcTag {
 			sh.Add("SG_DMARC_QUARANTINE", p.DMARCQuarantine, "DMARC fail, sender asks for quarantine")
 		} else {

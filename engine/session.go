@@ -307,6 +307,7 @@ func (s *Session) Rcpt(rcpt string) *checks.Reply {
 	}
 	if reply == nil {
 		m.accepted++
+		s.arcRcpt(rcpt)
 		s.levels(set)
 		if set.DMARCEnforce != nil {
 			m.dmarcOptIn = m.dmarcOptIn || *set.DMARCEnforce
@@ -512,6 +513,7 @@ func (s *Session) End() ([]HeaderChange, *checks.Reply) {
 		for _, sig := range s.signatures() {
 			changes = append(changes, HeaderChange{Name: "DKIM-Signature", Value: strings.TrimPrefix(sig, " ")})
 		}
+		changes = append(changes, s.arcSeal(m.ctx, "")...)
 	} else {
 		var inbound []HeaderChange
 		inbound, check, reply = s.endInbound()
@@ -554,6 +556,9 @@ func (s *Session) endInbound() ([]HeaderChange, string, *checks.Reply) {
 	} else if m.spamFlag {
 		changes = append(changes, HeaderChange{Name: "X-Spam-Flag", Value: "YES"})
 	}
+	if !changesSealedFields(changes) {
+		changes = append(changes, s.arcSeal(m.ctx, ar)...)
+	}
 	// Inserted last at the top, so it ends up first, above the X-Spam
 	// fields: RFC 8601 section 5 wants it above the fields it vouches for.
 	return append(changes, HeaderChange{Name: "Authentication-Results", Value: ar}), "", nil
@@ -576,6 +581,9 @@ func (s *Session) authenticate() (string, []dkim.Result, *checks.Reply) {
 	for _, r := range dkimResults {
 		s.e.metrics.CheckResult("dkim", r.Result)
 	}
+	arcCtx, arcCancel := context.WithTimeout(m.ctx, s.e.timeout)
+	entries = append(entries, s.arcEntries(arcCtx)...)
+	arcCancel()
 	var reply *checks.Reply
 	if s.e.cfg.DMARC.Enabled {
 		ctx, cancel := context.WithTimeout(m.ctx, s.e.timeout)
