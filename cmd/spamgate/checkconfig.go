@@ -9,6 +9,7 @@ import (
 	toml "github.com/pelletier/go-toml/v2"
 
 	"spamgate/config"
+	"spamgate/dkimkeys"
 	"spamgate/engine"
 	"spamgate/greylist"
 )
@@ -39,6 +40,16 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 	if g := cfg.Greylist; g.Store == "memory" {
 		fmt.Fprintf(stdout, "# greylist memory store: about %d MiB at max_entries = %d and max_whitelist = %d\n",
 			(greylist.MemoryEstimate(g.MaxEntries, g.MaxWhitelist)+1<<20-1)>>20, g.MaxEntries, g.MaxWhitelist)
+	}
+	if dir := cfg.DKIM.KeysDir; dir != "" {
+		// As serve reads it: a broken key file is named and stops the start.
+		t, err := dkimkeys.Open(dir, nil)
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		s := t.Stats()
+		fmt.Fprintf(stdout, "# dkim key table %s: %d domains, %d key files, %d signing\n", dir, s.Domains, s.Keys, s.Active)
 	}
 	fmt.Fprintf(stderr, "configuration OK (%d policy rules, %d warnings)\n", p.Len(), len(warnings))
 	return 0

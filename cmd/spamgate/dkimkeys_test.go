@@ -84,6 +84,13 @@ func TestDKIMRotateAndDNSCheckAll(t *testing.T) {
 	if code, _, errs := w.run("dkim", "rotate", "-domain", "a.test", "-config", w.cfg); code != 1 || !strings.Contains(errs, "no pending key") {
 		t.Errorf("rotate with nothing pending: %d %s", code, errs)
 	}
+	if code, out, errs := w.run("check-config", "-config", w.cfg); code != 0 || !strings.Contains(out, "1 domains, 2 key files, 1 signing") {
+		t.Errorf("check-config: %d %s %s", code, out, errs)
+	}
+	os.Chmod(filepath.Join(w.dir, "a.test", "s2.pem"), 0o644)
+	if code, _, errs := w.run("check-config", "-config", w.cfg); code != 1 || !strings.Contains(errs, "a.test/s2.pem is accessible by group or others") {
+		t.Errorf("check-config with a readable key: %d %s", code, errs)
+	}
 }
 
 // dns-check -all names exactly the domains whose mail would fail DKIM: a
