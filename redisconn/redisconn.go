@@ -89,8 +89,22 @@ func New(o Options) (redis.UniversalClient, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.Cluster {
+		co := u.Cluster()
+		co.ClusterStateReloadInterval = ClusterStateReload
+		return redis.NewClusterClient(co), nil
+	}
 	return redis.NewUniversalClient(u), nil
 }
+
+// ClusterStateReload is how stale a Cluster client's slot map may get.
+// go-redis reloads it at once on a MOVED or ASK reply, but a master that
+// died answers nothing: its slots stay mapped to it until the periodic
+// reload, 60 s by default (v9.23), long after the replica was promoted
+// (2-5 s with cluster-node-timeout 2000). The reload is one CLUSTER SLOTS,
+// in the background, at most once per interval and only while commands
+// are sent.
+const ClusterStateReload = time.Second
 
 // Universal turns checked Options into go-redis options. Everything that
 // could stretch a call beyond Timeout is cut down: go-redis's defaults

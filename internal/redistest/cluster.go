@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // CLI is Debian's redis-cli (package redis-tools), absolute for the same
@@ -20,23 +22,63 @@ const CLI = "/usr/bin/redis-cli"
 // redis-cli is missing.
 func StartCluster(t testing.TB, n int) []*Server {
 	t.Helper()
-	if n < 3 {
-		t.Fatalf("StartCluster(%d): redis-cli --cluster create needs at least 3 masters", n)
+	return StartClusterReplicas(t, n, 0)
+}
+
+// StartClusterReplicas is StartCluster with replicas replicas per master
+// (masters*(1+replicas) nodes); redis-cli decides which node is which, and
+// a replica is promoted when its master dies (ClusterMasters tells them
+// apart).
+func StartClusterReplicas(t testing.TB, masters, replicas int) []*Server {
+	t.Helper()
+	if masters < 3 {
+		t.Fatalf("StartCluster(%d): redis-cli --cluster create needs at least 3 masters", masters)
 	}
 	if _, err := exec.LookPath(CLI); err != nil {
 		t.Fatalf("redis-cli is needed for cluster tests: %v; %s", err, installHint)
 	}
+	n := masters * (1 + replicas)
 	nodes := make([]*Server, n)
 	addrs := make([]string, n)
 	for i := range nodes {
 		nodes[i] = StartWith(t, clusterArgv)
 		addrs[i] = nodes[i].Addr()
 	}
-	createCluster(t, addrs)
+	createCluster(t, addrs, replicas)
 	for i, node := range nodes {
 		waitClusterOK(t, i, node)
 	}
+	if replicas > 0 {
+		waitReplicasInSync(t, nodes, masters*replicas)
+	}
 	return nodes
+}
+
+// waitReplicasInSync waits until want replicas report their link up: a
+// master killed before would have no replica to promote.
+func waitReplicasInSync(t testing.TB, nodes []*Server, want int) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	clients := make([]*redis.Client, len(nodes))
+	for i, n := range nodes {
+		clients[i] = n.Client()
+	}
+	for {
+		up := 0
+		for _, c := range clients {
+			info, _ := c.Info(context.Background(), "replication").Result()
+			if strings.Contains(info, "role:slave") && strings.Contains(info, "master_link_status:up") {
+				up++
+			}
+		}
+		if up >= want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d cluster replicas in sync after 15s", up, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // clusterArgv is a cluster-enabled node; its nodes.conf goes to the
@@ -50,14 +92,26 @@ func clusterArgv(dir string, port int) []string {
 		"--cluster-enabled", "yes",
 		"--cluster-config-file", dir + "/nodes.conf",
 		"--cluster-node-timeout", "2000",
+		// A full sync to a replica waits 5 s by default for others.
+		"--repl-diskless-sync-delay", "0",
 	}
 }
 
+// NodeFor is the node of nodes at addr ("127.0.0.1:PORT"), nil if none.
+func NodeFor(nodes []*Server, addr string) *Server {
+	for _, n := range nodes {
+		if n.Addr() == addr {
+			return n
+		}
+	}
+	return nil
+}
+
 // createCluster splits the slots between the nodes with redis-cli.
-func createCluster(t testing.TB, addrs []string) {
+func createCluster(t testing.TB, addrs []string, replicas int) {
 	t.Helper()
 	args := append([]string{"--cluster", "create"}, addrs...)
-	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	args = append(args, "--cluster-replicas", strconv.Itoa(replicas), "--cluster-yes")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, CLI, args...).CombinedOutput()
