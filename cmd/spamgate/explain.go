@@ -236,6 +236,7 @@ func printReport(w io.Writer, r *engine.Report) {
 			fmt.Fprintf(w, "  %s %-14s %s\n", mark, v.Check, v.Reason)
 		}
 	}
+	printARC(w, r.ARC)
 	printScore(w, r.Score)
 	for _, h := range r.Headers {
 		switch {
