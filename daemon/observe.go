@@ -61,6 +61,9 @@ func dnsStats(r *dnsx.Resolver) metrics.DNSStats {
 func (d *Daemon) storeStats() metrics.StoreStats {
 	var s metrics.StoreStats
 	eng := d.engine.Load()
+	if g := eng.Greylist(); g != nil {
+		s.GreylistBreakerOpenings = g.BreakerOpenings()
+	}
 	if m, ok := eng.GreylistStore().(*greylist.Memory); ok {
 		g := m.Stats()
 		s.HasGreylistMemory = true

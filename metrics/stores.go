@@ -19,6 +19,7 @@ type StoreStats struct {
 	GreylistEvictedWhitelist                           uint64
 	MTASTSFetchesRefused, MTASTSEvicted, MTASTSTrimmed uint64
 	LDAPQueries, LDAPRateLimited, LDAPClientWaits      uint64
+	GreylistBreakerOpenings                            uint64 // the greylist store's circuit breaker
 	HasGreylistMemory, HasMTASTS, HasLDAP              bool
 }
 
@@ -41,7 +42,7 @@ func (m *Metrics) RegisterStores(stats func() StoreStats) {
 
 type storeCollector struct {
 	m                                     *Metrics
-	glEntries, glEvicted                  *prometheus.Desc
+	glEntries, glEvicted, glBreaker       *prometheus.Desc
 	stsRefused, stsEvicted, stsTrimmed    *prometheus.Desc
 	ldapQueries, ldapLimited, ldapWaiting *prometheus.Desc
 }
@@ -54,6 +55,7 @@ func newStoreCollector(m *Metrics) *storeCollector {
 		m:           m,
 		glEntries:   desc("greylist_memory", "entries", "Entries in the in-process greylist store (bounded by [greylist] max_entries, max_whitelist).", "kind"),
 		glEvicted:   desc("greylist_memory", "evicted_total", "Entries evicted from the full in-process greylist store, by kind (waiting go first).", "kind"),
+		glBreaker:   desc("greylist", "breaker_openings_total", "Times the greylist store's circuit breaker opened ([greylist.redis] breaker_failures in a row); while open, greylisting follows on_store_error."),
 		stsRefused:  desc("mta_sts", "fetches_refused_total", "MTA-STS lookups answered without a policy because [tls_policy_map] mta_sts_max_fetches were running."),
 		stsEvicted:  desc("mta_sts", "evicted_total", "MTA-STS policies pushed out of the full cache."),
 		stsTrimmed:  desc("mta_sts", "patterns_trimmed_total", "MTA-STS policies with more mx patterns than kept."),
@@ -64,7 +66,7 @@ func newStoreCollector(m *Metrics) *storeCollector {
 }
 
 func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.glEntries, c.glEvicted, c.stsRefused, c.stsEvicted, c.stsTrimmed,
+	for _, d := range []*prometheus.Desc{c.glEntries, c.glEvicted, c.glBreaker, c.stsRefused, c.stsEvicted, c.stsTrimmed,
 		c.ldapQueries, c.ldapLimited, c.ldapWaiting} {
 		ch <- d
 	}
@@ -79,6 +81,7 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
 	}
+	counter(c.glBreaker, s.GreylistBreakerOpenings)
 	if s.HasGreylistMemory {
 		ch <- prometheus.MustNewConstMetric(c.glEntries, prometheus.GaugeValue, float64(s.GreylistTriplets), "triplet")
 		ch <- prometheus.MustNewConstMetric(c.glEntries, prometheus.GaugeValue, float64(s.GreylistWhitelist), "whitelist")
