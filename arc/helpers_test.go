@@ -96,6 +96,7 @@ func message(t testing.TB, raw string, z zone, opt Options) *Message {
 		m.Header(f.name, f.value)
 	}
 	m.EndHeaders()
+	m.Prefetch(context.Background()) // as the engine does: keys fetched while the body streams
 	for len(body) > 0 {
 		n := min(7, len(body))
 		m.Body(body[:n])

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"hash"
-	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -90,7 +89,8 @@ type Message struct {
 	opt    Options
 
 	fields  []field
-	arcSeen int // ARC fields seen, including those not kept
+	inline  [24]field // so a typical header block needs no allocation
+	arcSeen int       // ARC fields seen, including those not kept
 
 	sets      []*set
 	structErr error
@@ -99,18 +99,12 @@ type Message struct {
 	overBody  bool
 	closed    bool
 
-	keys    map[string]keyResult
-	byName  map[string][]int // field indexes by lower-case name, for h=
+	keys    map[string]*keyFuture // by lower-case name; len is the lookups made
+	byName  map[string][]int      // field indexes by lower-case name, for h=
 	hook    *sealHook
 	result  *Result
 	sigs    int
 	started bool
-}
-
-type keyResult struct {
-	rec       *dkim.KeyRecord
-	err       error
-	temporary bool
 }
 
 // New returns a Message that fetches keys with lookup.
@@ -124,7 +118,9 @@ func New(lookup dkim.LookupTXT, opt Options) *Message {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	return &Message{lookup: lookup, opt: opt, keys: map[string]keyResult{}}
+	m := &Message{lookup: lookup, opt: opt, keys: map[string]*keyFuture{}}
+	m.fields = m.inline[:0]
+	return m
 }
 
 // Header records one header field, as dkim.HeaderLine takes it. Past
@@ -406,38 +402,6 @@ func (e errTemporary) Error() string { return e.err.Error() }
 func isTemporary(err error) bool {
 	var t errTemporary
 	return errors.As(err, &t)
-}
-
-// key fetches and parses the key record at sel._domainkey.d, once per
-// message, at most MaxLookups distinct names.
-func (m *Message) key(ctx context.Context, sel, d string) (*dkim.KeyRecord, error) {
-	name := strings.ToLower(sel + "._domainkey." + d)
-	if k, ok := m.keys[name]; ok {
-		return k.rec, k.err
-	}
-	if len(m.keys) >= m.opt.MaxLookups {
-		return nil, fmt.Errorf("over %d key lookups for one message", m.opt.MaxLookups)
-	}
-	var k keyResult
-	txts, err := m.lookup(ctx, name)
-	switch {
-	case err != nil:
-		var de *net.DNSError
-		if errors.As(err, &de) && de.IsNotFound {
-			k.err = fmt.Errorf("no key at %s", name)
-		} else {
-			k.err = errTemporary{fmt.Errorf("key lookup %s: %v", name, err)}
-		}
-	case len(txts) != 1:
-		k.err = fmt.Errorf("%d key records at %s, want 1", len(txts), name)
-	default:
-		k.rec, k.err = dkim.ParseKeyRecord(txts[0])
-		if k.err != nil {
-			k.err = fmt.Errorf("key %s: %w", name, k.err)
-		}
-	}
-	m.keys[name] = k
-	return k.rec, k.err
 }
 
 // canonOf parses c= (RFC 6376 3.5; default simple/simple).

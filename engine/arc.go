@@ -30,6 +30,8 @@ type arcState struct {
 	ownAR string
 	// over: the header outgrew [milter] max_header_bytes; not verified.
 	over bool
+	// cancel ends the key lookups Prefetch started (their deadline).
+	cancel context.CancelFunc
 	// override maps an Author Domain to the trusted sealer whose verdict
 	// kept its DMARC policy from being applied.
 	override map[string]string
@@ -116,9 +118,25 @@ func (s *Session) arcHeader(name, value string) {
 	c.msg.Header(name, value)
 }
 
+// arcEndHeaders parses the chain and starts its key lookups, which run
+// while the body streams, under the check timeout like every lookup.
 func (s *Session) arcEndHeaders() {
-	if a := s.msg.content.arc.msg; a != nil {
-		a.EndHeaders()
+	c := &s.msg.content.arc
+	if c.msg == nil {
+		return
+	}
+	c.msg.EndHeaders()
+	if c.msg.HasChain() {
+		var ctx context.Context
+		ctx, c.cancel = context.WithTimeout(s.msg.ctx, s.e.timeout)
+		c.msg.Prefetch(ctx)
+	}
+}
+
+// done ends the chain's lookups once it is verified and sealed.
+func (c *arcState) done() {
+	if c.cancel != nil {
+		c.cancel()
 	}
 }
 
@@ -144,6 +162,9 @@ func (s *Session) arcEntries(ctx context.Context) []authres.Entry {
 		return nil
 	default:
 		r = c.msg.Verify(ctx)
+		if !c.seal {
+			c.done()
+		}
 	}
 	c.result = &r
 	s.e.metrics.CheckResult("arc", r.Result)
@@ -285,6 +306,7 @@ func (s *Session) arcSeal(ctx context.Context, results string) []HeaderChange {
 	ctx, cancel := context.WithTimeout(ctx, s.e.timeout) // outbound: the chain's keys are looked up here
 	defer cancel()
 	fields, err := c.msg.Seal(ctx, key, results, cv, time.Now().Unix())
+	c.done()
 	if err != nil {
 		s.log.Warn("message not ARC-sealed", s.attrs(slog.String("error", err.Error()))...)
 		return nil
