@@ -41,3 +41,19 @@ func BenchmarkSeal(b *testing.B) {
 		seal(b, raw, k.z, k.a, nil)
 	}
 }
+
+// The common case: a message without ARC fields.
+func BenchmarkNoChain(b *testing.B) {
+	k := testKeys(b)
+	fs, body := fields(b, readTestdata(b, "message.eml"))
+	b.ReportAllocs()
+	for b.Loop() {
+		m := New(k.z.lookup, Options{})
+		for _, f := range fs {
+			m.Header(f.name, f.value)
+		}
+		m.EndHeaders()
+		m.Body(body)
+		m.Verify(context.Background())
+	}
+}

@@ -47,10 +47,18 @@ func (m *Message) Prefetch(ctx context.Context) {
 		if len(m.keys) >= m.opt.MaxLookups {
 			return
 		}
-		f := &keyFuture{done: make(chan struct{})}
-		m.keys[name] = f
+		f := m.newKey(name)
 		go m.fetch(ctx, name, f)
 	}
+}
+
+func (m *Message) newKey(name string) *keyFuture {
+	if m.keys == nil {
+		m.keys = map[string]*keyFuture{}
+	}
+	f := &keyFuture{done: make(chan struct{})}
+	m.keys[name] = f
+	return f
 }
 
 // key returns the key record at sel._domainkey.d: fetched once per
@@ -62,8 +70,7 @@ func (m *Message) key(ctx context.Context, sel, d string) (*dkim.KeyRecord, erro
 		if len(m.keys) >= m.opt.MaxLookups {
 			return nil, fmt.Errorf("over %d key lookups for one message", m.opt.MaxLookups)
 		}
-		f = &keyFuture{done: make(chan struct{})}
-		m.keys[name] = f
+		f = m.newKey(name)
 		m.fetch(ctx, name, f)
 	}
 	select {

@@ -99,12 +99,13 @@ type Message struct {
 	overBody  bool
 	closed    bool
 
-	keys    map[string]*keyFuture // by lower-case name; len is the lookups made
-	byName  map[string][]int      // field indexes by lower-case name, for h=
-	hook    *sealHook
-	result  *Result
-	sigs    int
-	started bool
+	keys     map[string]*keyFuture // by lower-case name; len is the lookups made
+	byName   map[string][]int      // field indexes by lower-case name, for h=
+	hook     *sealHook
+	result   Result
+	verified bool
+	sigs     int
+	started  bool
 }
 
 // New returns a Message that fetches keys with lookup.
@@ -118,7 +119,7 @@ func New(lookup dkim.LookupTXT, opt Options) *Message {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	m := &Message{lookup: lookup, opt: opt, keys: map[string]*keyFuture{}}
+	m := &Message{lookup: lookup, opt: opt}
 	m.fields = m.inline[:0]
 	return m
 }
@@ -150,7 +151,9 @@ func (m *Message) EndHeaders() {
 		return
 	}
 	m.started = true
-	m.bodies = map[bodyKey]*bodyHash{}
+	if m.arcSeen > 0 || m.opt.Seal {
+		m.bodies = map[bodyKey]*bodyHash{}
+	}
 	if m.arcSeen > 0 {
 		m.sets, m.structErr = m.parseChain()
 	}
@@ -214,14 +217,14 @@ func (m *Message) closeBody() {
 // Verify checks the chain (RFC 8617 5.2). It is computed once; later
 // calls return the same result.
 func (m *Message) Verify(ctx context.Context) Result {
-	if m.result != nil {
-		return *m.result
+	if m.verified {
+		return m.result
 	}
 	m.closeBody()
-	r := m.verify(ctx)
-	r.Signatures = m.sigs
-	m.result = &r
-	return r
+	m.result = m.verify(ctx)
+	m.result.Signatures = m.sigs
+	m.verified = true
+	return m.result
 }
 
 func (m *Message) verify(ctx context.Context) Result {
