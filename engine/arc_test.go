@@ -17,6 +17,7 @@ import (
 	"spamgate/dkim"
 	"spamgate/dnsx"
 	"spamgate/dnsx/dnstest"
+	"spamgate/metrics"
 )
 
 // The ARC path through the engine, on a real DNS server: origin.test
@@ -29,6 +30,9 @@ type arcWorld struct {
 	origin  dkim.Key
 	listPEM string // the list's seal key file
 	dir     string
+	// checks are the spamgate_check_results_total counters of the last
+	// run, "check/result" → count.
+	checks map[string]float64
 }
 
 func newARCWorld(t *testing.T) *arcWorld {
@@ -111,6 +115,9 @@ func (w *arcWorld) run(t *testing.T, cfgText, client, raw string) (string, *chec
 		t.Fatal(err)
 	}
 	defer e.Close()
+	mt := metrics.New()
+	e.UseMetrics(mt)
+	defer func() { w.checks = checkCounts(t, mt) }()
 	s := e.NewSession(context.Background(), "arc")
 	defer s.Close()
 	rep := &Report{}
@@ -150,6 +157,32 @@ func (w *arcWorld) run(t *testing.T, cfgText, client, raw string) (string, *chec
 		out = strings.ReplaceAll(strings.ReplaceAll(out, "\r\n", "\n"), "\n", "\r\n")
 	}
 	return out, reply, rep, logs.String()
+}
+
+func checkCounts(t *testing.T, mt *metrics.Metrics) map[string]float64 {
+	families, err := mt.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, f := range families {
+		if f.GetName() != "spamgate_check_results_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			var check, result string
+			for _, l := range m.GetLabel() {
+				switch l.GetName() {
+				case "check":
+					check = l.GetValue()
+				case "result":
+					result = l.GetValue()
+				}
+			}
+			out[check+"/"+result] = m.GetCounter().GetValue()
+		}
+	}
+	return out
 }
 
 func (w *arcWorld) original(t *testing.T) string {
@@ -219,6 +252,9 @@ func TestARCTrustedForwarderOverridesDMARC(t *testing.T) {
 			t.Errorf("Authentication-Results lacks %q:\n%s", want, out)
 		}
 	}
+	if w.checks["arc/pass"] != 1 || w.checks["dmarc_override/trusted_forwarder"] != 1 {
+		t.Errorf("metrics: %v", w.checks)
+	}
 	if !strings.Contains(logs, "sealer=list.test") {
 		t.Errorf("log does not name the sealer:\n%s", logs)
 	}
@@ -259,6 +295,9 @@ func TestARCSealForwardedDomain(t *testing.T) {
 	out, reply, _, _ := w.run(t, cfg, "192.0.2.1", w.original(t))
 	if reply != nil || strings.Count(out, "ARC-Seal:") != 1 || !strings.Contains(out, "ARC-Authentication-Results: i=1; list.test;") {
 		t.Fatalf("%v\n%s", reply, out)
+	}
+	if w.checks["arc_seal/sealed"] != 1 {
+		t.Errorf("metrics: %v", w.checks)
 	}
 	again, _, rep, _ := w.run(t, cfg, "192.0.2.1", out)
 	if strings.Count(again, "ARC-Seal:") != 1 || rep.ARC == nil || rep.ARC.Result != "pass" {
