@@ -81,6 +81,16 @@ type TLSPolicyMap struct {
 	// closed at accept (Postfix defers that delivery and retries). Postfix
 	// holds one per smtp process (default_process_limit 100).
 	MaxConnections int `toml:"max_connections"`
+	// DANE answers "dane" (or "dane-only" for a domain whose rule requires
+	// TLS) when the next hop's MX hosts publish DNSSEC-validated TLSA
+	// records (RFC 7672), before MTA-STS and require_tls.
+	DANE bool `toml:"dane"`
+	// DNSSECNameservers are the validating resolvers ("IP:PORT") whose AD
+	// bit is believed, and the only ones asked for DANE; [dns] nameservers
+	// are never used for it. Required with dane = true.
+	DNSSECNameservers []string `toml:"dnssec_nameservers"`
+	// DNSSECTimeout bounds one exchange with a validating resolver.
+	DNSSECTimeout Duration `toml:"dnssec_timeout"`
 	// Nexthop holds policies for relayhost-style destinations that are not
 	// domains, e.g. "[smarthost.example.net]:587".
 	Nexthop []NexthopPolicy `toml:"nexthop"`
@@ -98,7 +108,8 @@ func defaultPolicy() Policy {
 }
 
 func defaultTLSPolicyMap() TLSPolicyMap {
-	return TLSPolicyMap{Listen: "inet:127.0.0.1:8892", MapName: "tlspolicy", MTASTSMaxFetches: 16, MaxConnections: 200}
+	return TLSPolicyMap{Listen: "inet:127.0.0.1:8892", MapName: "tlspolicy", MTASTSMaxFetches: 16, MaxConnections: 200,
+		DNSSECTimeout: Duration{2 * time.Second}}
 }
 
 // PolicyRules turns the [[policy.rule]] entries into policy rules whose
@@ -157,6 +168,7 @@ func (c *Config) validatePolicy(bad func(key, format string, args ...any)) {
 			bad("tls_policy_map.max_connections", "%d is not between 1 and 10000", m.MaxConnections)
 		}
 	}
+	validateDNSSEC(bad, m)
 	for i, n := range m.Nexthop {
 		key := fmt.Sprintf("tls_policy_map.nexthop#%d", i)
 		s := policy.Settings{OutboundTLS: n.Policy}
@@ -166,6 +178,21 @@ func (c *Config) validatePolicy(bad func(key, format string, args ...any)) {
 			bad(key+".policy", "%v", err)
 		}
 	}
+}
+
+// validateDNSSEC: DANE trusts the AD bit, so it needs a validating
+// resolver named for it; falling back to [dns] nameservers would believe
+// whatever resolver /etc/resolv.conf names.
+func validateDNSSEC(bad func(key, format string, args ...any), m TLSPolicyMap) {
+	if m.DANE && len(m.DNSSECNameservers) == 0 {
+		bad("tls_policy_map.dane", "dane = true needs dnssec_nameservers: the validating resolver (e.g. a local unbound, [\"127.0.0.1:53\"]) whose AD bit is trusted")
+	}
+	for _, ns := range m.DNSSECNameservers {
+		if _, err := netip.ParseAddrPort(ns); err != nil {
+			bad("tls_policy_map.dnssec_nameservers", "%q is not IP:PORT (e.g. \"127.0.0.1:53\")", ns)
+		}
+	}
+	positive(bad, "tls_policy_map.dnssec_timeout", m.DNSSECTimeout, time.Minute)
 }
 
 func parsePrefix(s string) (netip.Prefix, error) {
