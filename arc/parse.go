@@ -58,6 +58,15 @@ type set struct {
 	amsTags, asTags       map[string]string
 	aarPayload            string // the AAR value after "i=N;"
 	haveAAR, haveAMS, has bool
+	canon                 [3][]byte // relaxed AAR, AMS, AS; nil until canonicalize
+}
+
+// canonicalize computes the relaxed forms the seals hash, once.
+func (s *set) canonicalize() {
+	if s.canon[0] != nil {
+		return
+	}
+	s.canon = [3][]byte{dkim.CanonHeader(true, s.aar), dkim.CanonHeader(true, s.ams), dkim.CanonHeader(true, s.as)}
 }
 
 // ErrStructure is an ARC chain whose sets do not follow RFC 8617 4.2.1 /

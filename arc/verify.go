@@ -329,19 +329,31 @@ func (m *Message) verifyAS(ctx context.Context, i int) error {
 // sealInput is the data an ARC-Seal signs: every set up to the last in
 // order, the last AS without its b= value and final CRLF. With last nil,
 // sets' own last AS is used.
+//
+// Each set is canonicalized once per message (a chain of N sets has N
+// seals, each over all the sets before it) and the data allocated once.
 func sealInput(sets []*set, last []byte) []byte {
-	var data []byte
-	for j, s := range sets {
-		data = append(data, dkim.CanonHeader(true, s.aar)...)
-		data = append(data, dkim.CanonHeader(true, s.ams)...)
-		if j < len(sets)-1 {
-			data = append(data, dkim.CanonHeader(true, s.as)...)
-		}
-	}
 	if last == nil {
 		last = sets[len(sets)-1].as
 	}
-	return append(data, selfLine(true, last)...)
+	self := selfLine(true, last)
+	size := len(self)
+	for j, s := range sets {
+		s.canonicalize()
+		size += len(s.canon[0]) + len(s.canon[1])
+		if j < len(sets)-1 {
+			size += len(s.canon[2])
+		}
+	}
+	data := make([]byte, 0, size)
+	for j, s := range sets {
+		data = append(data, s.canon[0]...)
+		data = append(data, s.canon[1]...)
+		if j < len(sets)-1 {
+			data = append(data, s.canon[2]...)
+		}
+	}
+	return append(data, self...)
 }
 
 // selfLine is a signature field as it enters its own hash: b= emptied,
