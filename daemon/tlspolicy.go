@@ -9,7 +9,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"spamgate/config"
+	"spamgate/dane"
 	"spamgate/milter"
 	"spamgate/mtasts"
 	"spamgate/socketmap"
@@ -22,7 +25,11 @@ type tlsPolicyMap struct {
 	srv    *socketmap.Server
 	ln     net.Listener
 	mtasts *mtasts.Client // nil unless [tls_policy_map] mta_sts
-	served chan error
+	dane   *dane.Resolver // nil unless [tls_policy_map] dane
+	// answers counts answers by source (nexthop, rule, dane, mta-sts,
+	// rule-require-tls, temp, notfound); nil without a metrics registry.
+	answers *prometheus.CounterVec
+	served  chan error
 }
 
 func (d *Daemon) startTLSPolicyMap(cfg *config.Config) error {
@@ -39,6 +46,9 @@ func (d *Daemon) startTLSPolicyMap(cfg *config.Config) error {
 		t.mtasts = c
 		go c.Run(d.ctx, 0) // refreshes cached policies before they expire
 	}
+	if m.DANE {
+		t.dane = dane.NewResolver(m.DNSSECNameservers, m.DNSSECTimeout.Duration)
+	}
 	perm, _ := cfg.Milter.SocketPerm()
 	ln, err := milter.Listen(m.Listen, os.FileMode(perm))
 	if err != nil {
@@ -49,12 +59,15 @@ func (d *Daemon) startTLSPolicyMap(cfg *config.Config) error {
 	t.srv.MaxConnections = m.MaxConnections
 	if reg := d.metrics.Registry(); reg != nil {
 		reg.MustRegister(t.srv.Collectors()...)
+		t.answers = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "spamgate_tls_policy_answers_total",
+			Help: "smtp_tls_policy_maps answers by the source that decided them."}, []string{"source"})
+		reg.MustRegister(t.answers)
 	}
 	go func() { t.served <- t.srv.Serve(ln) }()
 	d.mu.Lock() // /metrics may already be reading it (storeStats)
 	d.tlsMap = t
 	d.mu.Unlock()
-	d.log.Info("tls policy map started", "listen", m.Listen, "addr", ln.Addr().String(), "map", m.MapName, "mta_sts", m.MTASTS)
+	d.log.Info("tls policy map started", "listen", m.Listen, "addr", ln.Addr().String(), "map", m.MapName, "mta_sts", m.MTASTS, "dane", m.DANE)
 	return nil
 }
 
@@ -86,45 +99,74 @@ func (d *Daemon) TLSPolicyMapAddr() net.Addr {
 
 // answer is one smtp_tls_policy_maps lookup. Postfix asks with the next-hop
 // destination: a domain ("example.org"), or a relayhost/transport next hop
-// ("[mx.example.net]:587"). The answer comes, in this order, from a
-// [[tls_policy_map.nexthop]] entry, from the policy rule for the domain (its
-// outbound_tls, or "encrypt" when it requires TLS inbound), and from the
-// domain's MTA-STS policy. Nothing found: NOTFOUND, Postfix's own default.
+// ("[mx.example.net]:587"). dane.Decide picks the answer, strongest first:
+// a [[tls_policy_map.nexthop]] entry, the rule's explicit outbound_tls,
+// DANE, MTA-STS enforce, the rule's require_tls ("encrypt"). Nothing found:
+// NOTFOUND, Postfix's own default.
 func (t *tlsPolicyMap) answer(ctx context.Context, mapName, key string) socketmap.Reply {
 	cfg := t.d.Config()
 	if mapName != cfg.TLSPolicyMap.MapName {
 		return socketmap.Reply{Status: "PERM", Value: "unknown map " + mapName}
 	}
 	key = strings.ToLower(strings.TrimSpace(key))
+	d := t.decide(ctx, cfg, key)
+	t.d.log.Debug("tls policy", "nexthop", key, "status", d.Status, "policy", d.Policy, "source", d.Source, "why", d.Why)
+	if d.Status == "TEMP" {
+		t.d.log.Warn("tls policy: deferring a require_tls domain", "nexthop", key, "why", d.Why)
+	}
+	if t.answers != nil {
+		t.answers.WithLabelValues(d.Source).Inc()
+	}
+	return socketmap.Reply{Status: d.Status, Value: d.Policy}
+}
+
+// decide gathers the inputs in precedence order, and looks up DANE and
+// MTA-STS only when nothing stronger has answered.
+func (t *tlsPolicyMap) decide(ctx context.Context, cfg *config.Config, key string) dane.Decision {
+	var in dane.Inputs
 	for _, n := range cfg.TLSPolicyMap.Nexthop {
 		if strings.EqualFold(n.Nexthop, key) {
-			return t.found(key, n.Policy, "nexthop "+n.Nexthop)
+			in.Nexthop = n.Policy
+			return dane.Decide(in)
 		}
 	}
 	domain, bracketed := nexthopDomain(key)
 	if rule := t.d.Engine().Policy().LookupDomain(domain); rule != nil {
-		if p := rule.OutboundPolicy(); p != "" {
-			return t.found(key, p, rule.Source)
+		in.RuleSource = rule.Source
+		in.RuleExplicit = rule.OutboundTLS
+		in.RequireTLS = rule.RequireTLS != nil && *rule.RequireTLS
+		if rule.MinTLSVersion != "" {
+			in.Protocols = ">=" + rule.MinTLSVersion
+		}
+		if in.RuleExplicit != "" {
+			return dane.Decide(in)
 		}
 	}
-	// MTA-STS is about MX delivery: a bracketed next hop (no MX lookup) is
-	// outside it (RFC 8461 section 4 matches MX host names).
-	if t.mtasts != nil && !bracketed {
+	// DANE and MTA-STS are about MX delivery: a bracketed next hop (no MX
+	// lookup) is outside them here (RFC 8461 section 4 matches MX host
+	// names; DANE for a bracketed host is left to Postfix's own level).
+	if bracketed {
+		return dane.Decide(in)
+	}
+	if t.dane != nil {
+		r := t.dane.Lookup(ctx, domain)
+		in.DANE = &r
+		if r.Usable() {
+			return dane.Decide(in)
+		}
+		if r.Err != nil {
+			t.d.log.Warn("dane lookup failed", "domain", domain, "error", r.Err)
+		}
+	}
+	if t.mtasts != nil && !(in.RequireTLS && in.DANE != nil && in.DANE.Err != nil) {
 		p, err := t.mtasts.Lookup(ctx, domain)
 		if err != nil {
 			t.d.log.Warn("mta-sts lookup failed; delivering without it", "domain", domain, "error", err)
 		} else if p != nil {
-			if s := p.PostfixPolicy(); s != "" {
-				return t.found(key, s, "MTA-STS id "+p.ID)
-			}
+			in.MTASTS, in.MTASTSID = p.PostfixPolicy(), p.ID
 		}
 	}
-	return socketmap.Reply{Status: "NOTFOUND"}
-}
-
-func (t *tlsPolicyMap) found(key, policy, source string) socketmap.Reply {
-	t.d.log.Debug("tls policy", "nexthop", key, "policy", policy, "source", source)
-	return socketmap.Reply{Status: "OK", Value: policy}
+	return dane.Decide(in)
 }
 
 // nexthopDomain reduces "[host]:port", "host:port" and "[host]" to the host.
