@@ -30,6 +30,7 @@ needs='
 /usr/bin/spamassassin spamassassin
 /usr/bin/arcsign python3-dkim
 /usr/lib/python3/dist-packages/authres python3-authres
+/usr/sbin/unbound unbound
 '
 if [ "${1:-}" = bench ]; then
 	needs="$needs
