@@ -22,6 +22,12 @@ type SentinelOptions struct {
 	Quorum          int           // default 2
 	DownAfter       time.Duration // down-after-milliseconds; default 1s
 	FailoverTimeout time.Duration // failover-timeout; default 5s
+	// ReplicationDelay, when set, puts a Link of that one-way latency
+	// between the master and the replica (Sentinels.Link). The sentinels
+	// re-point a replica that replicates from another address than the
+	// master's after failover-timeout (+fix-slave-config): keep that
+	// longer than the test's run up to the failover.
+	ReplicationDelay time.Duration
 }
 
 func (o SentinelOptions) withDefaults() SentinelOptions {
@@ -50,6 +56,7 @@ type Sentinels struct {
 	Master    *Server
 	Replica   *Server
 	Sentinels []*Server
+	Link      *Link // master to replica, when ReplicationDelay is set
 	t         testing.TB
 }
 
@@ -64,7 +71,12 @@ func StartSentinels(t testing.TB, o SentinelOptions) *Sentinels {
 	s := &Sentinels{Name: o.Name, t: t}
 	// A diskless full sync waits 5 s by default for more replicas.
 	s.Master = Start(t, "--repl-diskless-sync-delay", "0")
-	s.Replica = Start(t, "--replicaof", "127.0.0.1", strconv.Itoa(s.Master.Port()))
+	upstream := s.Master.Port()
+	if o.ReplicationDelay > 0 {
+		s.Link = StartLink(t, s.Master.Addr(), o.ReplicationDelay)
+		upstream = s.Link.Port()
+	}
+	s.Replica = Start(t, "--replicaof", "127.0.0.1", strconv.Itoa(upstream))
 	waitReplicaLink(t, s.Replica, 5*time.Second)
 	for range o.Sentinels {
 		s.Sentinels = append(s.Sentinels, startSentinel(t, o, s.Master.Port()))
