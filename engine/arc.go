@@ -29,7 +29,8 @@ type arcState struct {
 	// message's way in (a list server re-sending it): the AAR of our seal.
 	ownAR string
 	// over: the header outgrew [milter] max_header_bytes; not verified.
-	over bool
+	// sawARC: an ARC field was seen (so over means arc=fail, not nothing).
+	over, sawARC bool
 	// cancel ends the key lookups Prefetch started (their deadline).
 	cancel context.CancelFunc
 	// override maps an Author Domain to the trusted sealer whose verdict
@@ -97,7 +98,13 @@ func (s *Session) arcHeader(name, value string) {
 	if m.outbound {
 		c.seal = cfg.SealOutbound
 	}
-	if c.over || !c.seal && (m.outbound || !cfg.Enabled) {
+	if !c.seal && (m.outbound || !cfg.Enabled) {
+		return
+	}
+	if len(name) > 4 && strings.EqualFold(name[:4], "ARC-") {
+		c.sawARC = true
+	}
+	if c.over {
 		return
 	}
 	if m.content.headerBytes > s.e.cfg.Milter.MaxHeaderBytes {
@@ -156,6 +163,8 @@ func (s *Session) arcEntries(ctx context.Context) []authres.Entry {
 	}
 	var r arc.Result
 	switch {
+	case c.over && !c.sawARC:
+		return nil
 	case c.over:
 		r = arc.Result{Result: arc.Fail, Reason: "header over max_header_bytes; not verified", Temporary: true}
 	case c.msg == nil || !c.msg.HasChain():

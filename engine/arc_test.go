@@ -304,3 +304,19 @@ func TestARCSealForwardedDomain(t *testing.T) {
 		t.Fatalf("sealed twice or chain not passing: %+v\n%s", rep.ARC, again)
 	}
 }
+
+// A header over max_header_bytes is not verified: with ARC fields that is
+// arc=fail (no points: the size, not the chain, stopped it), without any
+// there is no arc entry at all.
+func TestARCHeaderOverLimit(t *testing.T) {
+	w := newARCWorld(t)
+	cfg := strings.Replace(fmt.Sprintf(arcBase, "mx.test", "", w.dns.Addr), "[dns]", "max_header_bytes = 65536\n[dns]", 1)
+	big := strings.Repeat("X-Filler: "+strings.Repeat("x", 900)+"\r\n", 80)
+	if _, _, rep, _ := w.run(t, cfg, "192.0.2.7", big+w.original(t)); rep.ARC != nil {
+		t.Errorf("no ARC fields, yet an arc result: %+v", rep.ARC)
+	}
+	_, _, rep, _ := w.run(t, cfg, "192.0.2.7", big+w.forwarded(t))
+	if rep.ARC == nil || rep.ARC.Result != "fail" || rep.ARC.Reason != "header over max_header_bytes; not verified" || !rep.ARC.Temporary {
+		t.Errorf("over the limit with a chain: %+v", rep.ARC)
+	}
+}
