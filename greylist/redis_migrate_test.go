@@ -46,21 +46,27 @@ type migrationLoad struct {
 // opens (which shows the TRYAGAINs alone), in docs/FAILOVER.md.
 func TestRedisClusterSlotMigration(t *testing.T) {
 	t.Parallel()
+	slow := redistest.Migration{Batch: 5, Pause: 20 * time.Millisecond}
+	// redis-cli --cluster reshard's pace: 10 keys a MIGRATE, no pause.
+	fast := redistest.Migration{Batch: 10, Pause: time.Microsecond}
 	for _, tc := range []struct {
-		name    string
-		breaker BreakerOptions
+		name       string
+		breaker    BreakerOptions
+		pace       redistest.Migration
+		minOverlap int // checks that must run while the slot moves
 	}{
-		{"default breaker", BreakerOptions{}},
-		{"breaker never opens", BreakerOptions{Failures: 1 << 30}},
+		{"slow, default breaker", BreakerOptions{}, slow, 10},
+		{"slow, breaker never opens", BreakerOptions{Failures: 1 << 30}, slow, 10},
+		{"reshard pace, default breaker", BreakerOptions{}, fast, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			testSlotMigration(t, tc.breaker)
+			testSlotMigration(t, tc.breaker, tc.pace, tc.minOverlap)
 		})
 	}
 }
 
-func testSlotMigration(t *testing.T, breaker BreakerOptions) {
+func testSlotMigration(t *testing.T, breaker BreakerOptions, pace redistest.Migration, minOverlap int) {
 	nodes := redistest.StartCluster(t, 3)
 	addrs := make([]string, len(nodes))
 	for i, n := range nodes {
@@ -101,7 +107,7 @@ func testSlotMigration(t *testing.T, breaker BreakerOptions) {
 	)
 	go func() {
 		defer close(done)
-		stats, merr = redistest.MigrateSlot(ctxMig, nodes, slot, from, to, redistest.Migration{Batch: 5, Pause: 20 * time.Millisecond})
+		stats, merr = redistest.MigrateSlot(ctxMig, nodes, slot, from, to, pace)
 		load.mu.Lock()
 		load.migEnd = time.Now()
 		load.mu.Unlock()
@@ -133,13 +139,15 @@ func testSlotMigration(t *testing.T, breaker BreakerOptions) {
 	if load.lost > 0 {
 		t.Errorf("%d re-checks found a triplet written before the migration unknown", load.lost)
 	}
-	if load.duringMig < 10 {
+	if load.duringMig < minOverlap {
 		t.Errorf("only %d checks overlapped the migration: the test did not test it", load.duringMig)
 	}
 	if load.firstOK.IsZero() {
 		t.Errorf("no check answered by the cluster within 5 s of the migration's end")
 	}
-	if asking == 0 {
+	// At redis-cli's pace few checks overlap, and may all come before
+	// the first key moved: no ASK to require then.
+	if asking == 0 && load.duringMig >= 10 {
 		t.Errorf("the target %s got no ASKING: no check was redirected during the migration", to.Addr())
 	}
 	checkMigrated(t, ctx, s, c, req, slot, from, to, pre, load.written)
