@@ -117,6 +117,10 @@ func (t *tlsPolicyMap) answer(ctx context.Context, mapName, key string) socketma
 	if t.answers != nil {
 		t.answers.WithLabelValues(d.Source).Inc()
 	}
+	if d.Status == socketmap.StatusTemp {
+		// Postfix logs the reason with the deferral; the DNS details are in our log.
+		return socketmap.Temp("DNSSEC lookup failed for a domain that requires TLS")
+	}
 	return socketmap.Reply{Status: d.Status, Value: d.Policy}
 }
 
