@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/miekg/dns"
 )
@@ -76,11 +77,22 @@ func (r *Resolver) Lookup(ctx context.Context, domain string) Result {
 		res.Err = err
 		return res
 	}
-	for _, h := range hosts {
-		host := r.lookupHost(ctx, h)
-		res.Hosts = append(res.Hosts, host)
-		if host.Err != nil && res.Err == nil {
-			res.Err = fmt.Errorf("tlsa lookup for mx %s: %w", h, host.Err)
+	// Concurrently: the whole answer must come within the socketmap
+	// request's deadline, which ten TLSA timeouts in a row would pass.
+	res.Hosts = make([]Host, len(hosts))
+	var wg sync.WaitGroup
+	for i, h := range hosts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res.Hosts[i] = r.lookupHost(ctx, h)
+		}()
+	}
+	wg.Wait()
+	for _, host := range res.Hosts {
+		if host.Err != nil {
+			res.Err = fmt.Errorf("tlsa lookup for mx %s: %w", host.Name, host.Err)
+			break
 		}
 	}
 	return res
