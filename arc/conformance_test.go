@@ -202,6 +202,22 @@ func scenarios() []scenario {
 				// b verified before it changed the body, then sealed cv=pass.
 				return hops(t, msg(t), k, k.a, replace("Hello list", "Hello, list"), hooked{k.b, sealHook{cv: Pass}}, k.c)
 			}},
+		{name: "AMS c=simple/simple", rule: "RFC 6376 3.4.1, 3.4.3: simple canonicalization", want: Pass,
+			build: func(t *testing.T, k keys) string {
+				return hops(t, msg(t), k, hooked{k.a, sealHook{simple: true}}, func(s string) string { return s + "\r\n\r\n" })
+			}},
+		{name: "simple: header white space changed", rule: "RFC 6376 3.4.1: simple keeps every byte", want: Fail, why: "does not verify",
+			build: func(t *testing.T, k keys) string {
+				return hops(t, msg(t), k, hooked{k.a, sealHook{simple: true}}, replace("Subject:  Meeting   notes", "Subject: Meeting   notes"))
+			}},
+		{name: "simple: body white space changed", rule: "RFC 6376 3.4.3: simple keeps every byte", want: Fail, why: "body hash",
+			build: func(t *testing.T, k keys) string {
+				return hops(t, msg(t), k, hooked{k.a, sealHook{simple: true}}, replace("below.   \r\n", "below.\r\n"))
+			}},
+		{name: "simple then relaxed hop", rule: "each AMS its own canonicalization", want: Pass,
+			build: func(t *testing.T, k keys) string {
+				return hops(t, msg(t), k, hooked{k.a, sealHook{simple: true}}, k.b)
+			}},
 		{name: "AMS with v=", rule: "4.1.2: AMS has no v=", want: Fail, why: "v= tag",
 			build: func(t *testing.T, k keys) string { return hops(t, msg(t), k, hooked{k.a, sealHook{ams: " v=1;"}}) }},
 		{name: "AMS h= without From", rule: "RFC 6376 5.4: From is signed", want: Fail, why: "does not list From",

@@ -85,12 +85,15 @@ func fields(t testing.TB, raw string) ([]field, []byte) {
 
 // message feeds a raw message into a new Message, in 7-byte chunks so
 // that lines split across chunks are exercised.
-func message(t testing.TB, raw string, z zone, opt Options) *Message {
+func message(t testing.TB, raw string, z zone, opt Options, hook ...*sealHook) *Message {
 	t.Helper()
 	if opt.Now == nil {
 		opt.Now = func() time.Time { return testNow }
 	}
 	m := New(z.lookup, opt)
+	if len(hook) > 0 {
+		m.hook = hook[0]
+	}
 	fs, body := fields(t, raw)
 	for _, f := range fs {
 		m.Header(f.name, f.value)
@@ -114,8 +117,7 @@ func verify(t testing.TB, raw string, z zone) Result {
 // would, and returns the new message.
 func seal(t testing.TB, raw string, z zone, k dkim.Key, hook *sealHook) string {
 	t.Helper()
-	m := message(t, raw, z, Options{Seal: true, MaxLookups: 64})
-	m.hook = hook
+	m := message(t, raw, z, Options{Seal: true, MaxLookups: 64}, hook)
 	fs, err := m.Seal(context.Background(), k, "mx."+k.Domain+"; spf=pass smtp.mailfrom=origin.example;\n\tdkim=pass header.d=origin.example", "", testNow.Unix()-60)
 	if err != nil {
 		t.Fatalf("Seal: %v", err)

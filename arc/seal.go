@@ -28,7 +28,9 @@ var sealFields = [...]string{
 }
 
 // Field is one header field to add, in the milter's insert form: the value
-// without its leading space, folded lines joined with "\n" + TAB.
+// without its leading space, folded lines joined with "\n" + TAB. It is
+// signed as "Name: Value" (one space, as the milter adapter inserts it),
+// so that even c=simple holds on the wire.
 type Field struct{ Name, Value string }
 
 // ErrNoSeal reports a message that must not get another ARC set: the chain
@@ -61,7 +63,7 @@ func (m *Message) Seal(ctx context.Context, key dkim.Key, results, cv string, no
 	case cv == None && m.arcSeen > 0:
 		r.Result = Fail
 	}
-	b := m.bodies[bodyKey{relaxed: true, limit: -1}]
+	b := m.bodies[m.sealBody()]
 	if b == nil {
 		return nil, errors.New("arc: Seal without Options.Seal")
 	}
@@ -92,13 +94,17 @@ func (m *Message) Seal(ctx context.Context, key dkim.Key, results, cv string, no
 
 	// AMS: the chosen fields from the bottom up, then the AMS itself.
 	names := m.sealNames()
-	amsValue := head + amsExtra + " c=relaxed/relaxed;\n\th=" + strings.Join(names, ":") +
+	canon, relaxed := "relaxed/relaxed", true
+	if m.hook != nil && m.hook.simple {
+		canon, relaxed = "simple/simple", false
+	}
+	amsValue := head + amsExtra + " c=" + canon + ";\n\th=" + strings.Join(names, ":") +
 		";\n\tbh=" + base64.StdEncoding.EncodeToString(b.sum) + ";\n\tb="
 	var data []byte
 	for _, f := range m.selectFields(names) {
-		data = append(data, dkim.CanonHeader(true, dkim.HeaderLine(f.name, f.value))...)
+		data = append(data, dkim.CanonHeader(relaxed, dkim.HeaderLine(f.name, f.value))...)
 	}
-	data = append(data, selfLine(true, dkim.HeaderLine(NameAMS, amsValue))...)
+	data = append(data, selfLine(relaxed, dkim.HeaderLine(NameAMS, " "+amsValue))...)
 	sig, err := sign(key.Signer, data)
 	if err != nil {
 		return nil, err
@@ -108,12 +114,12 @@ func (m *Message) Seal(ctx context.Context, key dkim.Key, results, cv string, no
 	// AS: every earlier set and the new one (only the new one after a
 	// failure), relaxed.
 	asValue := head + asExtra + " cv=" + cv + ";\n\tb="
-	newSet := &set{aar: dkim.HeaderLine(NameAAR, aarValue), ams: dkim.HeaderLine(NameAMS, amsValue)}
+	newSet := &set{aar: dkim.HeaderLine(NameAAR, " "+aarValue), ams: dkim.HeaderLine(NameAMS, " "+amsValue)}
 	sets := []*set{newSet}
 	if cv != Fail {
 		sets = append(append([]*set{}, m.sets...), newSet)
 	}
-	sig, err = sign(key.Signer, sealInput(sets, dkim.HeaderLine(NameAS, asValue)))
+	sig, err = sign(key.Signer, sealInput(sets, dkim.HeaderLine(NameAS, " "+asValue)))
 	if err != nil {
 		return nil, err
 	}
@@ -132,6 +138,13 @@ type sealHook struct {
 	cv      string // cv= written
 	inst    int    // i= written
 	ams, as string // extra tags ("; x=1;" form: start with a space, end with ";")
+	simple  bool   // AMS c=simple/simple
+}
+
+// sealBody is the body canonicalization of our AMS: relaxed (tests may
+// ask for simple).
+func (m *Message) sealBody() bodyKey {
+	return bodyKey{relaxed: m.hook == nil || !m.hook.simple, limit: -1}
 }
 
 // topInstance is the highest well-formed instance number among the ARC

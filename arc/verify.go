@@ -163,7 +163,7 @@ func (m *Message) EndHeaders() {
 		}
 	}
 	if m.opt.Seal {
-		m.addBody(bodyKey{relaxed: true, limit: -1})
+		m.addBody(m.sealBody())
 	}
 }
 
