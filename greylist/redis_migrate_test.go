@@ -49,25 +49,28 @@ func TestRedisClusterSlotMigration(t *testing.T) {
 	slow := redistest.Migration{Batch: 5, Pause: 20 * time.Millisecond}
 	// redis-cli --cluster reshard's pace: 10 keys a MIGRATE, no pause.
 	fast := redistest.Migration{Batch: 10, Pause: time.Microsecond}
+	// One cluster for the cases, each on its own client's slot: a
+	// cluster takes a second or two to start.
+	nodes := redistest.StartCluster(t, 3)
 	for _, tc := range []struct {
 		name       string
+		client     string // whose triplets' slot moves
 		breaker    BreakerOptions
 		pace       redistest.Migration
 		minOverlap int // checks that must run while the slot moves
 	}{
-		{"slow, default breaker", BreakerOptions{}, slow, 10},
-		{"slow, breaker never opens", BreakerOptions{Failures: 1 << 30}, slow, 10},
-		{"reshard pace, default breaker", BreakerOptions{}, fast, 1},
+		{"slow, default breaker", "192.0.2.44", BreakerOptions{}, slow, 10},
+		{"slow, breaker never opens", "198.51.100.7", BreakerOptions{Failures: 1 << 30}, slow, 10},
+		{"reshard pace, default breaker", "203.0.113.9", BreakerOptions{}, fast, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			testSlotMigration(t, tc.breaker, tc.pace, tc.minOverlap)
+			testSlotMigration(t, nodes, netip.MustParseAddr(tc.client), tc.breaker, tc.pace, tc.minOverlap)
 		})
 	}
 }
 
-func testSlotMigration(t *testing.T, breaker BreakerOptions, pace redistest.Migration, minOverlap int) {
-	nodes := redistest.StartCluster(t, 3)
+func testSlotMigration(t *testing.T, nodes []*redistest.Server, client netip.Addr, breaker BreakerOptions, pace redistest.Migration, minOverlap int) {
 	addrs := make([]string, len(nodes))
 	for i, n := range nodes {
 		addrs[i] = n.Addr()
@@ -77,7 +80,7 @@ func testSlotMigration(t *testing.T, breaker BreakerOptions, pace redistest.Migr
 	c := NewChecker(s, CheckerOptions{Params: params, Timeout: 200 * time.Millisecond, Breaker: breaker}, quietLogger())
 	ctx := context.Background()
 	req := func(rcpt string) Request {
-		return Request{Client: netip.MustParseAddr("192.0.2.44"), Sender: "s@sender.example", Rcpt: rcpt + "@rcpt.example"}
+		return Request{Client: client, Sender: "s@sender.example", Rcpt: rcpt + "@rcpt.example"}
 	}
 
 	// Before: 200 triplets of one client (one slot), 50 of them passed
