@@ -33,8 +33,8 @@ func (s *Session) fromField(value string) {
 	if c.froms > 1 && (m.outbound || s.e.cfg.DMARC.MultipleFrom == "reject") {
 		return
 	}
-	max := s.e.cfg.DMARC.MaxFromDomains
-	if len(c.fromDomains) > max {
+	limit := s.e.cfg.DMARC.MaxFromDomains
+	if len(c.fromDomains) > limit {
 		return
 	}
 	f := author.Parse(value)
@@ -44,7 +44,7 @@ func (s *Session) fromField(value string) {
 			continue
 		}
 		c.fromDomains = append(c.fromDomains, d)
-		if len(c.fromDomains) > max {
+		if len(c.fromDomains) > limit {
 			break
 		}
 		if m.dmarcPre != nil {
