@@ -1,9 +1,11 @@
 package daemon
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"spamgate/dane/danetest"
 )
@@ -100,6 +102,23 @@ func TestTLSPolicyMapDANE(t *testing.T) {
 		ask(t, "explicit.secure.test", "OK encrypt")
 		ub.Start()
 		ask(t, "req.secure.test", "OK dane-only protocols=>=TLSv1.2")
+	})
+
+	t.Run("explain -outbound", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		cfg, pol := r.d.Config(), r.d.Engine().Policy()
+		e, err := ExplainOutbound(ctx, cfg, pol, r.d.resolver, r.d.log, "explicit.secure.test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Decision.Policy != "encrypt" || !strings.Contains(e.Warning, `weaker than what the domain publishes: "dane-only"`) {
+			t.Errorf("explicit encrypt under DANE: %+v, warning %q", e.Decision, e.Warning)
+		}
+		e, _ = ExplainOutbound(ctx, cfg, pol, r.d.resolver, r.d.log, "sts.test")
+		if e.Decision.Source != "dane" || e.Inputs.MTASTSID == "" || e.Inputs.DANE == nil || len(e.Inputs.DANE.Hosts) != 1 || e.Warning != "" {
+			t.Errorf("sts.test: %+v, inputs %+v, warning %q", e.Decision, e.Inputs, e.Warning)
+		}
 	})
 
 	_, body := httpGet(t, base+"/metrics")

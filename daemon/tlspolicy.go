@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"strings"
@@ -13,8 +14,10 @@ import (
 
 	"spamgate/config"
 	"spamgate/dane"
+	"spamgate/dnsx"
 	"spamgate/milter"
 	"spamgate/mtasts"
+	"spamgate/policy"
 	"spamgate/socketmap"
 )
 
@@ -24,8 +27,8 @@ type tlsPolicyMap struct {
 	d      *Daemon
 	srv    *socketmap.Server
 	ln     net.Listener
-	mtasts *mtasts.Client // nil unless [tls_policy_map] mta_sts
-	dane   *dane.Resolver // nil unless [tls_policy_map] dane
+	out    outbound
+	mtasts *mtasts.Client // out.mtasts, for the metrics (observe.go)
 	// answers counts answers by source (nexthop, rule, dane, mta-sts,
 	// rule-require-tls, temp, notfound); nil without a metrics registry.
 	answers *prometheus.CounterVec
@@ -38,16 +41,13 @@ func (d *Daemon) startTLSPolicyMap(cfg *config.Config) error {
 		return nil
 	}
 	t := &tlsPolicyMap{d: d, served: make(chan error, 1)}
-	if m.MTASTS {
-		c, err := d.newMTASTS(m)
-		if err != nil {
-			return err
-		}
-		t.mtasts = c
-		go c.Run(d.ctx, 0) // refreshes cached policies before they expire
+	out, err := newOutbound(m, d.resolver, d.log)
+	if err != nil {
+		return err
 	}
-	if m.DANE {
-		t.dane = dane.NewResolver(m.DNSSECNameservers, m.DNSSECTimeout.Duration)
+	t.out, t.mtasts = out, out.mtasts
+	if out.mtasts != nil {
+		go out.mtasts.Run(d.ctx, 0) // refreshes cached policies before they expire
 	}
 	perm, _ := cfg.Milter.SocketPerm()
 	ln, err := milter.Listen(m.Listen, os.FileMode(perm))
@@ -71,10 +71,33 @@ func (d *Daemon) startTLSPolicyMap(cfg *config.Config) error {
 	return nil
 }
 
-func (d *Daemon) newMTASTS(m config.TLSPolicyMap) (*mtasts.Client, error) {
+// outbound decides smtp_tls_policy_maps answers: the socketmap of serve
+// and explain -outbound go through it.
+type outbound struct {
+	log    *slog.Logger
+	mtasts *mtasts.Client // nil unless [tls_policy_map] mta_sts
+	dane   *dane.Resolver // nil unless [tls_policy_map] dane
+}
+
+func newOutbound(m config.TLSPolicyMap, res *dnsx.Resolver, log *slog.Logger) (outbound, error) {
+	o := outbound{log: log}
+	if m.MTASTS {
+		c, err := newMTASTS(m, res, log)
+		if err != nil {
+			return o, err
+		}
+		o.mtasts = c
+	}
+	if m.DANE {
+		o.dane = dane.NewResolver(m.DNSSECNameservers, m.DNSSECTimeout.Duration)
+	}
+	return o, nil
+}
+
+func newMTASTS(m config.TLSPolicyMap, res *dnsx.Resolver, log *slog.Logger) (*mtasts.Client, error) {
 	// The fetch must end before the socketmap request deadline (10s), so
 	// that Postfix gets an answer, not TIMEOUT, on a first slow fetch.
-	o := mtasts.Options{Resolver: d.resolver, Log: d.log.With("service", "mta-sts"), Timeout: 8 * time.Second,
+	o := mtasts.Options{Resolver: res, Log: log.With("service", "mta-sts"), Timeout: 8 * time.Second,
 		MaxFetches: m.MTASTSMaxFetches}
 	if m.MTASTSCAFile != "" {
 		pem, err := os.ReadFile(m.MTASTSCAFile)
@@ -109,7 +132,7 @@ func (t *tlsPolicyMap) answer(ctx context.Context, mapName, key string) socketma
 		return socketmap.Reply{Status: "PERM", Value: "unknown map " + mapName}
 	}
 	key = strings.ToLower(strings.TrimSpace(key))
-	d := t.decide(ctx, cfg, key)
+	d, _ := t.out.decide(ctx, cfg, t.d.Engine().Policy(), key, false)
 	t.d.log.Debug("tls policy", "nexthop", key, "status", d.Status, "policy", d.Policy, "source", d.Source, "why", d.Why)
 	if d.Status == "TEMP" {
 		t.d.log.Warn("tls policy: deferring a require_tls domain", "nexthop", key, "why", d.Why)
@@ -124,53 +147,83 @@ func (t *tlsPolicyMap) answer(ctx context.Context, mapName, key string) socketma
 	return socketmap.Reply{Status: d.Status, Value: d.Policy}
 }
 
-// decide gathers the inputs in precedence order, and looks up DANE and
-// MTA-STS only when nothing stronger has answered.
-func (t *tlsPolicyMap) decide(ctx context.Context, cfg *config.Config, key string) dane.Decision {
+// decide gathers the inputs in precedence order. Unless all is set (for
+// explain's warning), DANE and MTA-STS are looked up only when nothing
+// stronger has answered.
+func (o outbound) decide(ctx context.Context, cfg *config.Config, pol *policy.Policy, key string, all bool) (dane.Decision, dane.Inputs) {
 	var in dane.Inputs
 	for _, n := range cfg.TLSPolicyMap.Nexthop {
 		if strings.EqualFold(n.Nexthop, key) {
 			in.Nexthop = n.Policy
-			return dane.Decide(in)
+			return dane.Decide(in), in
 		}
 	}
 	domain, bracketed := nexthopDomain(key)
-	if rule := t.d.Engine().Policy().LookupDomain(domain); rule != nil {
+	if rule := pol.LookupDomain(domain); rule != nil {
 		in.RuleSource = rule.Source
 		in.RuleExplicit = rule.OutboundTLS
 		in.RequireTLS = rule.RequireTLS != nil && *rule.RequireTLS
 		if rule.MinTLSVersion != "" {
 			in.Protocols = ">=" + rule.MinTLSVersion
 		}
-		if in.RuleExplicit != "" {
-			return dane.Decide(in)
+		if in.RuleExplicit != "" && !all {
+			return dane.Decide(in), in
 		}
 	}
 	// DANE and MTA-STS are about MX delivery: a bracketed next hop (no MX
 	// lookup) is outside them here (RFC 8461 section 4 matches MX host
 	// names; DANE for a bracketed host is left to Postfix's own level).
 	if bracketed {
-		return dane.Decide(in)
+		return dane.Decide(in), in
 	}
-	if t.dane != nil {
-		r := t.dane.Lookup(ctx, domain)
+	if o.dane != nil {
+		r := o.dane.Lookup(ctx, domain)
 		in.DANE = &r
-		if r.Usable() {
-			return dane.Decide(in)
+		if r.Usable() && !all {
+			return dane.Decide(in), in
 		}
 		if r.Err != nil {
-			t.d.log.Warn("dane lookup failed", "domain", domain, "error", r.Err)
+			o.log.Warn("dane lookup failed", "domain", domain, "error", r.Err)
 		}
 	}
-	if t.mtasts != nil && !(in.RequireTLS && in.DANE != nil && in.DANE.Err != nil) {
-		p, err := t.mtasts.Lookup(ctx, domain)
+	// A require_tls domain whose DNSSEC failed is TEMP whatever MTA-STS says.
+	if o.mtasts != nil && (all || !(in.RequireTLS && in.DANE != nil && in.DANE.Err != nil)) {
+		p, err := o.mtasts.Lookup(ctx, domain)
 		if err != nil {
-			t.d.log.Warn("mta-sts lookup failed; delivering without it", "domain", domain, "error", err)
+			o.log.Warn("mta-sts lookup failed; delivering without it", "domain", domain, "error", err)
 		} else if p != nil {
 			in.MTASTS, in.MTASTSID = p.PostfixPolicy(), p.ID
 		}
 	}
-	return dane.Decide(in)
+	return dane.Decide(in), in
+}
+
+// OutboundExplanation is the smtp_tls_policy_maps answer for a next hop
+// and what it was made from.
+type OutboundExplanation struct {
+	Nexthop  string
+	Decision dane.Decision
+	Inputs   dane.Inputs
+	// Warning is set when the rule's explicit outbound_tls is weaker than
+	// what the domain publishes.
+	Warning string
+}
+
+// ExplainOutbound answers as the tls policy map of serve would, looking
+// every source up (DANE and MTA-STS too when a rule has already decided),
+// and warns when a rule's explicit outbound_tls is weaker than them.
+func ExplainOutbound(ctx context.Context, cfg *config.Config, pol *policy.Policy, res *dnsx.Resolver, log *slog.Logger, key string) (OutboundExplanation, error) {
+	o, err := newOutbound(cfg.TLSPolicyMap, res, log)
+	if err != nil {
+		return OutboundExplanation{}, err
+	}
+	key = strings.ToLower(strings.TrimSpace(key))
+	d, in := o.decide(ctx, cfg, pol, key, true)
+	e := OutboundExplanation{Nexthop: key, Decision: d, Inputs: in}
+	if in.Nexthop == "" {
+		e.Warning = dane.Weaker(in.RuleExplicit, in)
+	}
+	return e, nil
 }
 
 // nexthopDomain reduces "[host]:port", "host:port" and "[host]" to the host.
