@@ -30,6 +30,7 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 // explainArgs is one transaction described on the command line.
 type explainArgs struct {
 	config, client, helo, tls, auth, from, message string
+	outbound                                       string // explain -outbound DOMAIN: the smtp_tls_policy_maps answer
 	to                                             listFlag
 	json                                           bool
 }
@@ -50,8 +51,12 @@ func explain(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&a.to, "to", "envelope recipient (repeat for several)")
 	fs.StringVar(&a.message, "message", "", "message file whose header is passed as Postfix would")
 	fs.BoolVar(&a.json, "json", false, "print JSON")
+	fs.StringVar(&a.outbound, "outbound", "", "next hop (domain) whose smtp_tls_policy_maps answer to explain, instead of a transaction")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if a.outbound != "" {
+		return explainOutbound(a, stdout, stderr)
 	}
 	rep, err := runExplain(a)
 	if err != nil {
