@@ -1,6 +1,7 @@
 package dane
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -90,5 +91,20 @@ func TestResultUsable(t *testing.T) {
 	pkix := &Result{MX: Secure, Hosts: []Host{{Name: "mx", Status: Secure, Unusable: 1}}}
 	if pkix.Usable() {
 		t.Error("a host with only PKIX-TA/EE records counts as DANE (RFC 7672 3.1.3: not for SMTP)")
+	}
+}
+
+// explain -json prints the errors and statuses as words.
+func TestResultJSON(t *testing.T) {
+	r := usable()
+	r.Err = errors.New("tlsa lookup for mx mx2.d.test: SERVFAIL")
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"MX":"secure"`, `"Err":"tlsa lookup for mx mx2.d.test: SERVFAIL"`, `"Status":"insecure"`, `"Name":"mx1.d.test"`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("JSON lacks %s: %s", want, b)
+		}
 	}
 }

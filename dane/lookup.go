@@ -2,6 +2,7 @@ package dane
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -160,4 +161,32 @@ func (r *Resolver) lookupHost(ctx context.Context, name string) Host {
 // selectors Cert(0) and SPKI(1); matching Full(0), SHA2-256(1), SHA2-512(2).
 func usableTLSA(t *dns.TLSA) bool {
 	return (t.Usage == 2 || t.Usage == 3) && t.Selector <= 1 && t.MatchingType <= 2
+}
+
+// MarshalJSON writes Err as a string (explain -json); an error value
+// would print as {}.
+func (h Host) MarshalJSON() ([]byte, error) {
+	type plain Host
+	return json.Marshal(struct {
+		plain
+		Status string
+		Err    string `json:",omitempty"`
+	}{plain(h), h.Status.String(), errString(h.Err)})
+}
+
+// MarshalJSON: see Host.MarshalJSON.
+func (r Result) MarshalJSON() ([]byte, error) {
+	type plain Result
+	return json.Marshal(struct {
+		plain
+		MX  string
+		Err string `json:",omitempty"`
+	}{plain(r), r.MX.String(), errString(r.Err)})
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }
