@@ -151,7 +151,7 @@ func (d *Daemon) Reload() error {
 		d.log.Warn("milter listen address or socket mode changed: takes effect after a restart")
 	}
 	if !reflect.DeepEqual(cfg.TLSPolicyMap, d.cfg.TLSPolicyMap) {
-		d.log.Warn("[tls_policy_map] changed: its listener and MTA-STS settings take effect after a restart; its nexthop entries now")
+		d.log.Warn("[tls_policy_map] changed: its listener, MTA-STS and DANE settings take effect after a restart; its nexthop entries now")
 	}
 	if err := d.apply(cfg); err != nil {
 		d.metrics.ConfigReload(false)
