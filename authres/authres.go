@@ -65,10 +65,12 @@ func Format(authservID string, entries []Entry) string {
 }
 
 // commentText keeps what may stand in an RFC 5322 comment unescaped:
-// printable ASCII without parentheses or backslashes (a host name, here).
+// printable ASCII and spaces, without parentheses or backslashes (a host
+// name, ARC's "as=N ams=N"). Control characters (CR, LF, tab) are dropped,
+// so a comment can never split the header.
 func commentText(s string) string {
 	return strings.Map(func(r rune) rune {
-		if r <= ' ' || r > '~' || r == '(' || r == ')' || r == '\\' {
+		if r < ' ' || r > '~' || r == '(' || r == ')' || r == '\\' {
 			return -1
 		}
 		return r

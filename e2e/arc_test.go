@@ -134,7 +134,7 @@ func TestARCForwardedThroughList(t *testing.T) {
 	flat := strings.ReplaceAll(header, "\r\n\t", " ")
 	for _, want := range []string{
 		"Authentication-Results: mx.test;",
-		"arc=pass header.oldest-pass=0 (as=1,ams=1,sealers=list.test)",
+		"arc=pass header.oldest-pass=0 (as=1 ams=1 sealers=list.test)",
 		"dmarc=fail header.from=origin.test policy.dmarc=reject (override=trusted_forwarder,arc=pass,sealer=list.test)",
 		"ARC-Seal: i=1; a=rsa-sha256; d=list.test; s=arc;",
 		"Subject: [list] plans",

@@ -155,7 +155,7 @@ func (s *Session) arcBody(chunk []byte) {
 
 // arcEntries verifies the chain of an inbound message and returns its
 // Authentication-Results entry: arc=pass header.oldest-pass=N
-// (as=N,ams=N,sealers=D1,D2…), or arc=fail with the reason. No ARC fields, no entry.
+// (as=N ams=N sealers=D1,D2…), or arc=fail with the reason. No ARC fields, no entry.
 func (s *Session) arcEntries(ctx context.Context) []authres.Entry {
 	c := &s.msg.content.arc
 	if !s.e.cfg.ARC.Enabled {
@@ -185,8 +185,7 @@ func (s *Session) arcEntries(ctx context.Context) []authres.Entry {
 	case arc.Pass:
 		n := strconv.Itoa(r.Instances)
 		e.Props = []authres.Prop{{Type: "header", Name: "oldest-pass", Value: strconv.Itoa(r.OldestPass)}}
-		// authres keeps comments free of white space.
-		e.Comment = "as=" + n + ",ams=" + n + ",sealers=" + strings.Join(r.Sealers, ",")
+		e.Comment = "as=" + n + " ams=" + n + " sealers=" + strings.Join(r.Sealers, ",")
 	case arc.Fail:
 		e.Reason = clipReason(r.Reason)
 		s.log.Info("arc chain failed", s.attrs(slog.String("reason", r.Reason), slog.Int("sets", r.Instances))...)

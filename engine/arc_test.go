@@ -246,7 +246,7 @@ func TestARCTrustedForwarderOverridesDMARC(t *testing.T) {
 		t.Fatalf("trusted sealer: refused %v\n%s", reply, logs)
 	}
 
-	for _, want := range []string{"arc=pass header.oldest-pass=0 (as=1,ams=1,sealers=list.test)",
+	for _, want := range []string{"arc=pass header.oldest-pass=0 (as=1 ams=1 sealers=list.test)",
 		"dmarc=fail header.from=origin.test policy.dmarc=reject (override=trusted_forwarder,arc=pass,sealer=list.test)"} {
 		if !strings.Contains(strings.ReplaceAll(out[:strings.Index(out, "\r\n\r\n")], "\r\n\t", " "), want) {
 			t.Errorf("Authentication-Results lacks %q:\n%s", want, out)
