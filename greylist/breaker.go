@@ -1,6 +1,7 @@
 package greylist
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -88,7 +89,9 @@ func (b *breaker) done(err error, callerGaveUp bool) breakerChange {
 	b.trial = false
 	wasOpen := !b.openedAt.IsZero()
 	switch {
-	case callerGaveUp:
+	case callerGaveUp, errors.Is(err, errSlotMoving):
+		// Neither says anything about the store's health: the caller's
+		// own deadline, or one Cluster slot in migration.
 	case err == nil:
 		b.failures, b.openedAt, b.lastErr = 0, time.Time{}, nil
 		if wasOpen {

@@ -92,8 +92,21 @@ func (s *Redis) Check(ctx context.Context, k Key, p Params) (Decision, error) {
 	defer cancel()
 	p = p.WithDefaults()
 	tk, ak := s.keys(k)
-	res, err := s.check.Run(ctx, s.rdb, []string{tk, ak}, s.nowArg(),
-		millis(p.Delay), millis(p.RetryWindow), millis(p.PassTTL), millis(p.AWLTTL), p.AWLCount).Slice()
+	var res []any
+	var err error
+	for pause := 5 * time.Millisecond; ; pause *= 2 {
+		res, err = s.check.Run(ctx, s.rdb, []string{tk, ak}, s.nowArg(),
+			millis(p.Delay), millis(p.RetryWindow), millis(p.PassTTL), millis(p.AWLTTL), p.AWLCount).Slice()
+		if !redis.IsTryAgainError(err) || !sleepCtx(ctx, pause) {
+			break
+		}
+	}
+	if redis.IsTryAgainError(err) {
+		// The triplet's slot is being migrated between Cluster nodes and
+		// its two keys are split for a moment: not a sign that Redis is
+		// failing, so the breaker does not count it (errSlotMoving).
+		return Decision{}, s.err("check", fmt.Errorf("%w: %w", errSlotMoving, err))
+	}
 	if err != nil {
 		return Decision{}, s.err("check", err)
 	}
@@ -204,4 +217,25 @@ func (s *Redis) Close() error {
 		return s.err("close", err)
 	}
 	return nil
+}
+
+// errSlotMoving marks a check that failed only because a Redis Cluster
+// slot was being migrated (TRYAGAIN past the store's timeout): one
+// triplet's keys, for a moment, not all of Redis.
+var errSlotMoving = errors.New("slot being migrated")
+
+// sleepCtx waits d, or less if ctx ends first; false when it ended or
+// would end before d is over.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
+		return false
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
