@@ -48,7 +48,8 @@ require_tls = true
 
 func daneZones() []*danetest.Zone {
 	mxWithTLSA := func(domain string) []string {
-		return []string{domain + ". 300 IN MX 10 mx." + domain + ".", "_25._tcp.mx." + domain + ". 300 IN TLSA 3 1 1 " + daneHash}
+		return []string{domain + ". 300 IN MX 10 mx." + domain + ".", "mx." + domain + ". 300 IN A 127.0.0.1",
+			"_25._tcp.mx." + domain + ". 300 IN TLSA 3 1 1 " + daneHash}
 	}
 	var secure []string
 	for _, d := range []string{"req", "dane", "explicit", "nexthop", "bogus", "bogusfree"} {
@@ -60,7 +61,8 @@ func daneZones() []*danetest.Zone {
 		// sts.test publishes MTA-STS enforce (testdata/dns/integration.zone
 		// through [dns]) and, here, DANE: DANE wins (RFC 8461 section 2).
 		{Origin: "sts.test.", Signed: true, RRs: []string{
-			"sts.test. 300 IN MX 10 mx1.sts.test.", "_25._tcp.mx1.sts.test. 300 IN TLSA 3 1 1 " + daneHash}},
+			"sts.test. 300 IN MX 10 mx1.sts.test.", "mx1.sts.test. 300 IN A 127.0.0.1",
+			"_25._tcp.mx1.sts.test. 300 IN TLSA 3 1 1 " + daneHash}},
 		{Origin: "plain.test.", RRs: mxWithTLSA("plain.test")},
 	}
 }

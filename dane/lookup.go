@@ -134,9 +134,16 @@ func mxHosts(domain string, a Answer) ([]string, error) {
 	return hosts, nil
 }
 
-// lookupHost asks for the TLSA records of one MX host.
+// lookupHost asks for the TLSA records of one MX host, after its address
+// records: RFC 7672 2.2.2, an MX host whose A/AAAA answers are insecure
+// gets no DANE (Postfix would not use its TLSA records either, and a
+// "dane-only" answer would then defer the mail for nothing).
 func (r *Resolver) lookupHost(ctx context.Context, name string) Host {
 	h := Host{Name: name}
+	if st, err := r.addressStatus(ctx, name); st != Secure {
+		h.Status, h.Err = st, err
+		return h
+	}
 	a := r.Query(ctx, "_25._tcp."+name, dns.TypeTLSA)
 	h.Status, h.Err = a.Status, a.Err
 	if a.Status != Secure {
@@ -155,6 +162,22 @@ func (r *Resolver) lookupHost(ctx context.Context, name string) Host {
 		}
 	}
 	return h
+}
+
+// addressStatus is the weakest status of the host's A and AAAA answers:
+// Bogus/Failed (with the error) before Insecure before Secure.
+func (r *Resolver) addressStatus(ctx context.Context, name string) (Status, error) {
+	worst, err := Secure, error(nil)
+	for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA} {
+		a := r.Query(ctx, name, qt)
+		if a.Status > worst {
+			worst, err = a.Status, a.Err
+		}
+	}
+	if err != nil {
+		err = fmt.Errorf("address lookup: %w", err)
+	}
+	return worst, err
 }
 
 // usableTLSA is RFC 7672 3.1: SMTP uses DANE-TA(2) and DANE-EE(3) only;

@@ -17,8 +17,9 @@ const tlsaHash = "8d02536c887482bc34ff54e41d2ba659bf85b341a0a20afadb5813dcfbcf28
 // testZones: secure.test is signed (unbound's trust anchor) with DANE on
 // one domain, a domain whose MX has no TLSA, a domain with only PKIX
 // usages, one with a broken TLSA signature and one with 40 TLSA records
-// (over UDP's 1232 bytes: truncated, asked again over TCP); plain.test is
-// unsigned (insecure).
+// (over UDP's 1232 bytes: truncated, asked again over TCP), one whose MX
+// host's address is bogus and one whose MX host is in the unsigned zone;
+// plain.test is unsigned (insecure).
 func testZones() []*danetest.Zone {
 	var many []string
 	for i := range 40 {
@@ -40,12 +41,22 @@ func testZones() []*danetest.Zone {
 			"nomx.secure.test. 300 IN A 127.0.0.1",
 			"_25._tcp.nomx.secure.test. 300 IN TLSA 3 1 1 " + tlsaHash,
 			"many.secure.test. 300 IN MX 10 mx.many.secure.test.",
+			"mx1.dane.secure.test. 300 IN A 127.0.0.1",
+			"mx2.dane.secure.test. 300 IN AAAA ::1",
+			"mx.pkix.secure.test. 300 IN A 127.0.0.1",
+			"mx.bogus.secure.test. 300 IN A 127.0.0.1",
+			"mx.many.secure.test. 300 IN A 127.0.0.1",
+			"mixed.secure.test. 300 IN MX 10 mx.plain.test.",
+			"badaddr.secure.test. 300 IN MX 10 mx.badaddr.secure.test.",
+			"mx.badaddr.secure.test. 300 IN A 127.0.0.1",
+			"_25._tcp.mx.badaddr.secure.test. 300 IN TLSA 3 1 1 " + tlsaHash,
 		}, many...),
-		Bogus: []string{"_25._tcp.mx.bogus.secure.test."},
+		Bogus: []string{"_25._tcp.mx.bogus.secure.test.", "mx.badaddr.secure.test."},
 	}, {
 		Origin: "plain.test.",
 		RRs: []string{
 			"plain.test. 300 IN MX 10 mx.plain.test.",
+			"mx.plain.test. 300 IN A 127.0.0.1",
 			"_25._tcp.mx.plain.test. 300 IN TLSA 3 1 1 " + tlsaHash,
 		},
 	}}
@@ -84,6 +95,9 @@ func TestLookupThroughUnbound(t *testing.T) {
 		{domain: "nomx.secure.test", mx: dane.Secure, usable: true, hosts: 1, tlsa: 1},
 		{domain: "many.secure.test", mx: dane.Secure, usable: true, hosts: 1, tlsa: dane.MaxTLSAPerHost, dropped: 40 - dane.MaxTLSAPerHost},
 		{domain: "plain.test", mx: dane.Insecure},
+		// RFC 7672 2.2.2: a secure MX naming a host whose address is insecure: no DANE for it.
+		{domain: "mixed.secure.test", mx: dane.Secure, hosts: 1},
+		{domain: "badaddr.secure.test", mx: dane.Secure, hosts: 1, err: "address lookup"},
 		{domain: "gone.secure.test", mx: dane.Secure},
 	} {
 		t.Run(tc.domain, func(t *testing.T) {

@@ -18,6 +18,7 @@ func TestExplainOutbound(t *testing.T) {
 	const hash = "8d02536c887482bc34ff54e41d2ba659bf85b341a0a20afadb5813dcfbcf286d"
 	auth := danetest.StartAuth(t, &danetest.Zone{Origin: "secure.test.", Signed: true, RRs: []string{
 		"weak.secure.test. 300 IN MX 10 mx.weak.secure.test.",
+		"mx.weak.secure.test. 300 IN A 127.0.0.1",
 		"_25._tcp.mx.weak.secure.test. 300 IN TLSA 3 1 1 " + hash,
 	}})
 	ub := danetest.StartUnbound(t, auth)
