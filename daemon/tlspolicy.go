@@ -71,6 +71,10 @@ func (d *Daemon) startTLSPolicyMap(cfg *config.Config) error {
 	return nil
 }
 
+// daneBudget bounds one domain's DANE lookups (MX, then A/AAAA/TLSA of
+// the MX hosts concurrently).
+const daneBudget = 5 * time.Second
+
 // outbound decides smtp_tls_policy_maps answers: the socketmap of serve
 // and explain -outbound go through it.
 type outbound struct {
@@ -177,7 +181,11 @@ func (o outbound) decide(ctx context.Context, cfg *config.Config, pol *policy.Po
 		return dane.Decide(in), in
 	}
 	if o.dane != nil {
-		r := o.dane.Lookup(ctx, domain)
+		// Within the socketmap's 10 s, leaving MTA-STS time to answer: a
+		// DANE lookup cut short is an error (TEMP or NOTFOUND), not TIMEOUT.
+		dctx, cancel := context.WithTimeout(ctx, daneBudget)
+		r := o.dane.Lookup(dctx, domain)
+		cancel()
 		in.DANE = &r
 		if r.Usable() && !all {
 			return dane.Decide(in), in
