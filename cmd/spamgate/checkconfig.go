@@ -31,6 +31,7 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 	for _, w := range warnings {
 		fmt.Fprintf(stderr, "warning: %s: %s\n", w.Source, w.Msg)
 	}
+	nwarn := len(warnings) + outboundWarnings(cfg, p, stderr)
 	out, err := toml.Marshal(cfg)
 	if err != nil {
 		fmt.Fprintln(stderr, "print configuration:", err)
@@ -51,7 +52,7 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 		s := t.Stats()
 		fmt.Fprintf(stdout, "# dkim key table %s: %d domains, %d key files, %d signing\n", dir, s.Domains, s.Keys, s.Active)
 	}
-	fmt.Fprintf(stderr, "configuration OK (%d policy rules, %d warnings)\n", p.Len(), len(warnings))
+	fmt.Fprintf(stderr, "configuration OK (%d policy rules, %d warnings)\n", p.Len(), nwarn)
 	return 0
 }
 

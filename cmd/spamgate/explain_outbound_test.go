@@ -41,4 +41,19 @@ func TestExplainOutbound(t *testing.T) {
 			t.Errorf("explain -outbound lacks %q:\n%s", want, out.String())
 		}
 	}
+
+	// check-config warns about the same rule, through the same code.
+	out.Reset()
+	errOut.Reset()
+	if code := run([]string{"check-config", "-config", cfg}, &out, &errOut); code != 0 {
+		t.Fatalf("check-config exit %d: %s", code, errOut.String())
+	}
+	for _, want := range []string{
+		"warning: " + cfg + `:7: weak.secure.test: outbound_tls "encrypt" is weaker than what the domain publishes: "dane-only"`,
+		"configuration OK (1 policy rules, 1 warnings)",
+	} {
+		if !strings.Contains(errOut.String(), want) {
+			t.Errorf("check-config lacks %q:\n%s", want, errOut.String())
+		}
+	}
 }
