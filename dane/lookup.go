@@ -138,13 +138,18 @@ func mxHosts(domain string, a Answer) ([]string, error) {
 // records: RFC 7672 2.2.2, an MX host whose A/AAAA answers are insecure
 // gets no DANE (Postfix would not use its TLSA records either, and a
 // "dane-only" answer would then defer the mail for nothing).
+//
+// The three questions go out at once (one round trip, not three); the TLSA
+// answer is dropped unread when the address is not secure.
 func (r *Resolver) lookupHost(ctx context.Context, name string) Host {
 	h := Host{Name: name}
+	tlsa := make(chan Answer, 1)
+	go func() { tlsa <- r.Query(ctx, "_25._tcp."+name, dns.TypeTLSA) }()
 	if st, err := r.addressStatus(ctx, name); st != Secure {
 		h.Status, h.Err = st, err
 		return h
 	}
-	a := r.Query(ctx, "_25._tcp."+name, dns.TypeTLSA)
+	a := <-tlsa
 	h.Status, h.Err = a.Status, a.Err
 	if a.Status != Secure {
 		return h
@@ -167,9 +172,10 @@ func (r *Resolver) lookupHost(ctx context.Context, name string) Host {
 // addressStatus is the weakest status of the host's A and AAAA answers:
 // Bogus/Failed (with the error) before Insecure before Secure.
 func (r *Resolver) addressStatus(ctx context.Context, name string) (Status, error) {
+	aaaa := make(chan Answer, 1)
+	go func() { aaaa <- r.Query(ctx, name, dns.TypeAAAA) }()
 	worst, err := Secure, error(nil)
-	for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA} {
-		a := r.Query(ctx, name, qt)
+	for _, a := range []Answer{r.Query(ctx, name, dns.TypeA), <-aaaa} {
 		if a.Status > worst {
 			worst, err = a.Status, a.Err
 		}
