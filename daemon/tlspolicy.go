@@ -133,18 +133,16 @@ func (d *Daemon) TLSPolicyMapAddr() net.Addr {
 func (t *tlsPolicyMap) answer(ctx context.Context, mapName, key string) socketmap.Reply {
 	cfg := t.d.Config()
 	if mapName != cfg.TLSPolicyMap.MapName {
-		return socketmap.Reply{Status: "PERM", Value: "unknown map " + mapName}
+		return socketmap.Perm("unknown map " + mapName)
 	}
 	key = strings.ToLower(strings.TrimSpace(key))
 	d, _ := t.out.decide(ctx, cfg, t.d.Engine().Policy(), key, false)
 	t.d.log.Debug("tls policy", "nexthop", key, "status", d.Status, "policy", d.Policy, "source", d.Source, "why", d.Why)
-	if d.Status == "TEMP" {
-		t.d.log.Warn("tls policy: deferring a require_tls domain", "nexthop", key, "why", d.Why)
-	}
 	if t.answers != nil {
 		t.answers.WithLabelValues(d.Source).Inc()
 	}
 	if d.Status == socketmap.StatusTemp {
+		t.d.log.Warn("tls policy: deferring a require_tls domain", "nexthop", key, "why", d.Why)
 		// Postfix logs the reason with the deferral; the DNS details are in our log.
 		return socketmap.Temp("DNSSEC lookup failed for a domain that requires TLS")
 	}
