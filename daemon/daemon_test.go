@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -17,6 +16,7 @@ import (
 
 	"spamgate/config"
 	"spamgate/dnsx/dnstest"
+	"spamgate/internal/logbuf"
 	"spamgate/internal/miltertest"
 )
 
@@ -134,22 +134,7 @@ func startRigOpts(t *testing.T, o rigOptions) *rig {
 }
 
 // logBuffer keeps a daemon's log for assertions on what it logged.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type logBuffer = logbuf.Buffer
 
 // teeWriter writes to the test log and to the buffer.
 type teeWriter struct {

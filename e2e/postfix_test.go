@@ -4,19 +4,18 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"spamgate/config"
 	"spamgate/daemon"
 	"spamgate/dnsx/dnstest"
+	"spamgate/internal/logbuf"
 	"spamgate/internal/postfixtest"
 )
 
@@ -40,22 +39,7 @@ weight = 2
 %s`
 
 // logBuffer collects spamgate's log lines for assertions.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(b)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
+type logBuffer = logbuf.Buffer
 
 type world struct {
 	zone    *dnstest.Zone

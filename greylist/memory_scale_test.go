@@ -8,8 +8,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"spamgate/internal/logbuf"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -220,24 +220,9 @@ func TestMemoryBatches(t *testing.T) {
 }
 
 // captureLog is a logger whose text lands in a buffer.
-type captureLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
+type captureLog = logbuf.Buffer
 
-func (c *captureLog) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.buf.Write(p)
-}
-
-func (c *captureLog) String() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.buf.String()
-}
-
-func (c *captureLog) logger() *slog.Logger { return slog.New(slog.NewTextHandler(c, nil)) }
+func captureLogger(c *captureLog) *slog.Logger { return slog.New(slog.NewTextHandler(c, nil)) }
 
 // TestMemoryLegacyFile reads a state file of format 1 (JSON), which the
 // next save replaces with format 2.
@@ -264,7 +249,7 @@ func TestMemoryLegacyFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	var log captureLog
-	m := newMemory(t, MemoryOptions{File: file, Now: clk.Now, Logger: log.logger()})
+	m := newMemory(t, MemoryOptions{File: file, Now: clk.Now, Logger: captureLogger(&log)})
 	want1 := Entry{FirstSeen: time.UnixMilli(now - 600_000), PassedAt: time.UnixMilli(now - 300_000),
 		Expires: time.UnixMilli(now + 3_600_000), AWLCount: 2, AWLExpires: time.UnixMilli(now + 3_600_000)}
 	if got := mustStatus(t, m, k1); !entryEqual(got, want1) {
@@ -332,7 +317,7 @@ func TestMemoryDamagedFile(t *testing.T) {
 				t.Fatal(err)
 			}
 			var log captureLog
-			m, err := NewMemory(MemoryOptions{File: file, Now: clk.Now, Logger: log.logger()})
+			m, err := NewMemory(MemoryOptions{File: file, Now: clk.Now, Logger: captureLogger(&log)})
 			if err != nil {
 				t.Fatalf("NewMemory: %v, want a store", err)
 			}
@@ -387,7 +372,7 @@ func FuzzMemoryFile(f *testing.F) {
 			t.Fatal(err)
 		}
 		var log captureLog
-		m2, err := NewMemory(MemoryOptions{File: file, Now: clk.Now, Logger: log.logger()})
+		m2, err := NewMemory(MemoryOptions{File: file, Now: clk.Now, Logger: captureLogger(&log)})
 		if err != nil {
 			t.Fatal(err)
 		}

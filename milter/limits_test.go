@@ -8,13 +8,13 @@ import (
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	gomilter "github.com/emersion/go-milter"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"spamgate/internal/logbuf"
 	"spamgate/internal/miltertest"
 )
 
@@ -231,22 +231,7 @@ func TestSessionCaps(t *testing.T) {
 }
 
 // syncBuffer is a log destination safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *syncBuffer) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncBuffer) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
-}
+type syncBuffer = logbuf.Buffer
 
 // A flood of refusals logs one line per kind per interval, and the next
 // line says how many were left out.

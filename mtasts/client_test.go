@@ -153,7 +153,7 @@ func TestFetchFailureKeepsCachedPolicy(t *testing.T) {
 	r.dns.set(zoneWith("2"))
 	r.server.set(func(ps *policyServer) { ps.status = 503 })
 	r.mustLookup(t, "1", mtasts.ModeEnforce)
-	if !r.logs.contains("cached policy stays in force") || !r.logs.contains("503") {
+	if !logsContain(r.logs, "cached policy stays in force") || !logsContain(r.logs, "503") {
 		t.Errorf("failure not logged:\n%s", r.logs)
 	}
 	r.clock.advance(9 * time.Minute)
@@ -230,7 +230,7 @@ func TestCallerDeadlineFetchGoesOn(t *testing.T) {
 	if p, err := r.client.Lookup(ctx, domain); p != nil || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Lookup = %+v, %v; want deadline exceeded", p, err)
 	}
-	waitFor(t, func() bool { return r.logs.contains("policy fetched") })
+	waitFor(t, func() bool { return logsContain(r.logs, "policy fetched") })
 	r.mustLookup(t, "1", mtasts.ModeEnforce)
 	if n := r.fetches(); n != 1 {
 		t.Errorf("%d fetches, want 1", n)

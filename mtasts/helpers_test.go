@@ -1,7 +1,6 @@
 package mtasts_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -25,6 +24,7 @@ import (
 
 	"spamgate/dnsx"
 	"spamgate/dnsx/dnstest"
+	"spamgate/internal/logbuf"
 	"spamgate/mtasts"
 )
 
@@ -243,24 +243,9 @@ func (c *clock) advance(d time.Duration) {
 
 // logBuffer collects the client's log lines for assertions. It is written after the
 // test log, so a line seen here is done with t.Log.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
+type logBuffer = logbuf.Buffer
 
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-func (l *logBuffer) contains(s string) bool { return strings.Contains(l.String(), s) }
+func logsContain(l *logBuffer, s string) bool { return strings.Contains(l.String(), s) }
 
 // rig is one test's world: CA, policy server, DNS, clock, logs and client.
 type rig struct {

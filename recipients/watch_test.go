@@ -1,33 +1,17 @@
 package recipients
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"os"
+	"spamgate/internal/logbuf"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
 
 // syncBuffer is a log sink that a test reads while Watch writes to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = logbuf.Buffer
 
 // eventually polls cond for up to two seconds.
 func eventually(t *testing.T, what string, cond func() bool) {

@@ -6,8 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"spamgate/internal/logbuf"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -147,19 +147,4 @@ func (u *Unbound) Log() string {
 }
 
 // syncBuffer is a strings.Builder safe for unbound's writes and a test's reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = logbuf.Buffer
