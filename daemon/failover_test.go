@@ -53,6 +53,30 @@ func (r *failoverRun) between(from, to time.Time) (n, fellBack int) {
 
 // loopTx runs transactions with a fresh recipient each through r until
 // stop says so, at most max of them, and records each reply.
+// usedSince counts the transactions started after t that Redis answered
+// (greylisted).
+func (r *failoverRun) usedSince(t time.Time) int {
+	used := 0
+	for _, tx := range r.txs {
+		if tx.start.After(t) && tx.reply == replyGreylisted {
+			used++
+		}
+	}
+	return used
+}
+
+// loopBoth runs loopTx through two daemons at once, named prefix1 and
+// prefix2.
+func loopBoth(t *testing.T, a, b *rig, prefix string, max int, stop func(*failoverRun) bool) []*failoverRun {
+	runs := make([]*failoverRun, 2)
+	var wg sync.WaitGroup
+	for i, r := range []*rig{a, b} {
+		wg.Go(func() { runs[i] = loopTx(t, r, fmt.Sprintf("%s%d", prefix, i+1), max, stop) })
+	}
+	wg.Wait()
+	return runs
+}
+
 func loopTx(t *testing.T, r *rig, name string, max int, stop func(*failoverRun) bool) *failoverRun {
 	run := &failoverRun{name: name}
 	for i := range max {
@@ -132,23 +156,9 @@ func TestGreylistSentinelFailover(t *testing.T) {
 		if time.Now().After(deadline) {
 			return true
 		}
-		if p.IsZero() {
-			return false
-		}
-		used := 0
-		for _, tx := range r.txs {
-			if tx.start.After(p) && tx.reply == replyGreylisted {
-				used++
-			}
-		}
-		return used >= 5
+		return !p.IsZero() && r.usedSince(p) >= 5
 	}
-	runs := make([]*failoverRun, 2)
-	var wg sync.WaitGroup
-	for i, r := range []*rig{a, b} {
-		wg.Go(func() { runs[i] = loopTx(t, r, fmt.Sprintf("mx%d", i+1), 2000, stop) })
-	}
-	wg.Wait()
+	runs := loopBoth(t, a, b, "mx", 2000, stop)
 
 	mu.Lock()
 	p := promoted

@@ -67,23 +67,9 @@ func TestGreylistClusterSlotMigration(t *testing.T) {
 		if time.Since(started) > 10*time.Second {
 			return true
 		}
-		if end.IsZero() {
-			return false
-		}
-		used := 0
-		for _, tx := range r.txs {
-			if tx.start.After(end) && tx.reply == replyGreylisted {
-				used++
-			}
-		}
-		return used >= 5
+		return !end.IsZero() && r.usedSince(end) >= 5
 	}
-	runs := make([]*failoverRun, 2)
-	var wg sync.WaitGroup
-	for i, r := range []*rig{a, b} {
-		wg.Go(func() { runs[i] = loopTx(t, r, fmt.Sprintf("mig%d", i+1), 1000, stop) })
-	}
-	wg.Wait()
+	runs := loopBoth(t, a, b, "mig", 1000, stop)
 	end := ended()
 	if merr != nil || end.IsZero() {
 		t.Fatalf("migration of slot %d: %v (ended %v)", slot, merr, end)
