@@ -151,13 +151,18 @@ func buildSpamgate(tb testing.TB) string {
 
 // startSpamgate runs bin with every check on against the DNS server at dnsAddr
 // and its own redis-server; cacheSize is [dns] cache_size (0: default,
-// negative: no cache). It returns once the milter listens and both DNSBL
-// zones passed their health check.
-func startSpamgate(tb testing.TB, bin, dnsAddr string, cacheSize int) *mtarig.Spamgate {
+// negative: no cache); listen, if given, is "unix:PATH" (default a free
+// loopback port). It returns once the milter listens and both DNSBL zones
+// passed their health check.
+func startSpamgate(tb testing.TB, bin, dnsAddr string, cacheSize int, listen ...string) *mtarig.Spamgate {
 	tb.Helper()
 	rs := redistest.Start(tb)
+	addr := "127.0.0.1:0"
+	if len(listen) > 0 {
+		addr = listen[0]
+	}
 	p := mtarig.NewSpamgate(tb, bin, mtarig.Config{
-		Listen:     "127.0.0.1:0",
+		Listen:     addr,
 		Nameserver: dnsAddr,
 		CacheSize:  cacheSize,
 		Redis:      rs.Addr(),
@@ -199,11 +204,12 @@ func runSource(ctx context.Context, smtpAddr string, conc, n, bodyLen int) error
 
 // target is one Postfix set-up: with its milter (nil for Postfix alone).
 type target struct {
-	key     string // sub-benchmark name
-	name    string // in the tables
-	postfix *postfixtest.Postfix
-	sg      milterProcess   // spamgate or the peer (rspamd)
-	dns     *dnstest.Server // counted for queries per message; may be nil
+	key       string // sub-benchmark name
+	name      string // in the tables
+	transport string // of the milter: "TCP" or "unix"; "" without one
+	postfix   *postfixtest.Postfix
+	sg        milterProcess   // spamgate or the peer (rspamd)
+	dns       *dnstest.Server // counted for queries per message; may be nil
 }
 
 // milterProcess is what measure reads of a milter's process(es).
@@ -215,6 +221,9 @@ type milterProcess interface {
 
 type result struct {
 	scenario  string
+	key       string // the target's
+	transport string // the target's
+	round     int    // of the alternating runs, from 1
 	conc, n   int
 	accepted  time.Duration // smtp-source done: every message accepted by smtpd
 	delivered time.Duration // every message received by smtp-sink

@@ -21,7 +21,7 @@ import (
 // (mode "always", auto-whitelist off): each RCPT costs one store round trip.
 // The string fields are TOML durations; "" leaves spamgate's default.
 type Config struct {
-	Listen       string // [milter] listen without "inet:": "127.0.0.1:0" for a free port
+	Listen       string // [milter] listen without "inet:": "127.0.0.1:0" for a free port; or "unix:PATH"
 	CheckTimeout string // [milter] check_timeout
 
 	Nameserver string // [dns] nameservers: the test DNS server
@@ -44,7 +44,14 @@ func (c Config) TOML() string {
 			fmt.Fprintf(&b, "%s = %q\n", key, value)
 		}
 	}
-	fmt.Fprintf(&b, "\n[milter]\nlisten = %q\nauthserv_id = \"mx.test\"\ninternal_networks = []\n", "inet:"+c.Listen)
+	listen := "inet:" + c.Listen
+	if strings.HasPrefix(c.Listen, "unix:") {
+		listen = c.Listen
+	}
+	fmt.Fprintf(&b, "\n[milter]\nlisten = %q\nauthserv_id = \"mx.test\"\ninternal_networks = []\n", listen)
+	if listen == c.Listen {
+		b.WriteString("socket_mode = \"0666\"\n") // smtpd connects as postfix and must write to it
+	}
 	opt("check_timeout", c.CheckTimeout)
 	b.WriteString("[log]\nlevel = \"info\"\n")
 	fmt.Fprintf(&b, "[dns]\nnameservers = [%q]\n", c.Nameserver)

@@ -18,12 +18,13 @@ import (
 // started again (a new incarnation, on the same address when Config.Listen
 // names a fixed port, so that Postfix's smtpd_milters stays right).
 type Spamgate struct {
-	Addr       string // 127.0.0.1:PORT of the milter; with port 0, known once started
-	Milter     string // "inet:" + Addr, for smtpd_milters
+	Addr       string // 127.0.0.1:PORT of the milter (with port 0, known once started), or its socket's path
+	Milter     string // "inet:" + Addr or "unix:" + Addr, for smtpd_milters
 	ConfigFile string
 
 	dir, bin string
 	dynamic  bool          // the port is read from the log at each start
+	unix     bool          // Addr is a unix socket's path
 	logFiles []string      // one per incarnation
 	cmd      *exec.Cmd     // nil while killed
 	done     chan struct{} // closed once cmd has exited
@@ -44,7 +45,9 @@ func NewSpamgate(tb testing.TB, bin string, cfg Config) *Spamgate {
 	tb.Helper()
 	dir := tb.TempDir()
 	p := &Spamgate{dir: dir, bin: bin, ConfigFile: filepath.Join(dir, "spamgate.toml")}
-	if host, port, err := net.SplitHostPort(cfg.Listen); err != nil || host != "127.0.0.1" {
+	if path, ok := strings.CutPrefix(cfg.Listen, "unix:"); ok {
+		p.Addr, p.Milter, p.unix = path, cfg.Listen, true
+	} else if host, port, err := net.SplitHostPort(cfg.Listen); err != nil || host != "127.0.0.1" {
 		tb.Fatalf("spamgate: listen on 127.0.0.1 only, not %q", cfg.Listen)
 	} else if port == "0" {
 		p.dynamic = true
@@ -101,6 +104,9 @@ func (p *Spamgate) Start(tb testing.TB) {
 			p.Addr, p.Milter = string(m[1]), "inet:"+string(m[1])
 		} else if !bytes.Contains(b, []byte(`msg="spamgate started"`)) {
 			return errNotStarted
+		}
+		if p.unix {
+			return dialUnix(p.Addr)
 		}
 		return Dial(p.Addr)
 	})
@@ -180,3 +186,12 @@ func (p *Spamgate) RSS() (int64, error) {
 
 // Starts is the number of incarnations started so far.
 func (p *Spamgate) Starts() int { return p.starts }
+
+// dialUnix connects to the unix socket at path and hangs up.
+func dialUnix(path string) error {
+	c, err := net.DialTimeout("unix", path, time.Second)
+	if err != nil {
+		return err
+	}
+	return c.Close()
+}
