@@ -39,7 +39,7 @@ func TestMain(m *testing.M) {
 
 // The floor negotiates what spamgate negotiates with a body to read
 // (milter/negotiate.go: actions, protocol(true), symList; unexported there,
-// so copied here: keep them in step), so that Postfix does for it the same
+// so copied here; TestRigFloorAndUnix checks they match), so that Postfix does for it the same
 // work it does for spamgate, and the difference between the two is
 // spamgate's own.
 const (

@@ -1,8 +1,17 @@
 package postfix
 
 import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	gomilter "github.com/emersion/go-milter"
 
 	"spamgate/internal/mtarig"
 	"spamgate/internal/postfixtest"
@@ -64,6 +73,26 @@ func TestRigFloorAndUnix(t *testing.T) {
 	sk := startSink(t)
 	sgUnix := startSpamgate(t, bin, dns.Addr, 0, "unix:"+postfixtest.SocketDir(t)+"/spamgate.sock")
 	fl, flUnix := startFloor(t, false), startFloor(t, true)
+	// The floor asks Postfix for what spamgate asks: the same actions,
+	// protocol bits and macro lists.
+	sgOpts, err := negotiated("unix", sgUnix.Addr)
+	if err != nil {
+		t.Fatalf("negotiate with spamgate: %v", err)
+	}
+	for _, addr := range []string{fl.Milter, flUnix.Milter} {
+		network, a, _ := strings.Cut(addr, ":")
+		if network == "inet" {
+			network = "tcp"
+		}
+		got, err := negotiated(network, a)
+		if err != nil {
+			t.Fatalf("negotiate with the floor at %s: %v", addr, err)
+		}
+		if got != sgOpts {
+			t.Errorf("floor at %s negotiates %+v; spamgate %+v", addr, got, sgOpts)
+		}
+	}
+
 	const n, conc = 20, 5
 	for _, tg := range []target{
 		{name: "Postfix + floor, TCP", postfix: startPostfix(t, sk, fl.Milter), sg: fl},
@@ -86,4 +115,64 @@ func TestRigFloorAndUnix(t *testing.T) {
 	if got, want := sgUnix.MessagesLogged(), n+max(2*conc, 20); got != want {
 		t.Errorf("spamgate over a unix socket logged %d messages, want %d", got, want)
 	}
+}
+
+type options struct {
+	actions  gomilter.OptAction
+	protocol gomilter.OptProtocol
+	macros   string // stage=names, sorted by stage
+}
+
+// negotiated is what the milter at addr asks for when the MTA offers
+// protocol version 6, every action and every protocol bit, as Postfix does.
+// It speaks the option negotiation itself: go-milter's client gives up on a
+// milter answering version 2 with version 6 bits, which Postfix accepts.
+func negotiated(network, addr string) (options, error) {
+	c, err := net.DialTimeout(network, addr, 5*time.Second)
+	if err != nil {
+		return options{}, err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	req := binary.BigEndian.AppendUint32(nil, 13)
+	req = append(req, 'O')
+	for _, v := range []uint32{6, 0x1ff, 0x1fffff} {
+		req = binary.BigEndian.AppendUint32(req, v)
+	}
+	if _, err := c.Write(req); err != nil {
+		return options{}, err
+	}
+	head := make([]byte, 5)
+	if _, err := io.ReadFull(c, head); err != nil {
+		return options{}, err
+	}
+	n := binary.BigEndian.Uint32(head)
+	if head[4] != 'O' || n < 13 || n > 4096 {
+		return options{}, fmt.Errorf("reply code %q, length %d", head[4], n)
+	}
+	body := make([]byte, n-1)
+	if _, err := io.ReadFull(c, body); err != nil {
+		return options{}, err
+	}
+	o := options{
+		actions:  gomilter.OptAction(binary.BigEndian.Uint32(body[4:])),
+		protocol: gomilter.OptProtocol(binary.BigEndian.Uint32(body[8:])),
+	}
+	// Then the macro lists: a stage (4 bytes) and its names, NUL-terminated,
+	// in whatever order the milter keeps them.
+	var lists []string
+	for rest := body[12:]; len(rest) > 0; {
+		if len(rest) < 5 {
+			return o, fmt.Errorf("truncated macro list %q", rest)
+		}
+		names, after, ok := bytes.Cut(rest[4:], []byte{0})
+		if !ok {
+			return o, fmt.Errorf("macro list %q without its NUL", rest)
+		}
+		lists = append(lists, fmt.Sprintf("%d=%s", binary.BigEndian.Uint32(rest), names))
+		rest = after
+	}
+	slices.Sort(lists)
+	o.macros = strings.Join(lists, "; ")
+	return o, nil
 }
