@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -13,9 +12,7 @@ import (
 	"github.com/miekg/dns"
 
 	"spamgate/checks"
-	"spamgate/config"
 	"spamgate/dkim"
-	"spamgate/dnsx"
 	"spamgate/dnsx/dnstest"
 	"spamgate/metrics"
 )
@@ -101,19 +98,7 @@ enabled = false
 // refusal.
 func (w *arcWorld) run(t *testing.T, cfgText, client, raw string) (string, *checks.Reply, *Report, string) {
 	t.Helper()
-	cfg, err := config.Parse("arc.toml", []byte(cfgText))
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := dnsx.New(dnsx.Config{Nameservers: cfg.DNS.Nameservers})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var logs strings.Builder
-	e, err := New(cfg, res, slog.New(slog.NewTextHandler(&logs, nil)), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, logs := newTestEngine(t, cfgText)
 	defer e.Close()
 	mt := metrics.New()
 	e.UseMetrics(mt)

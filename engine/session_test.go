@@ -31,6 +31,17 @@ require_tls = true
 
 func newTestSession(t *testing.T, text string) (*Session, *bytes.Buffer) {
 	t.Helper()
+	e, logs := newTestEngine(t, text)
+	s := e.NewSession(context.Background(), "test")
+	t.Cleanup(s.Close)
+	return s, logs
+}
+
+// newTestEngine builds an Engine from a configuration text, with its own
+// resolver, logging into the returned buffer (read it after the session
+// is done: it is not safe for concurrent use).
+func newTestEngine(t *testing.T, text string) (*Engine, *bytes.Buffer) {
+	t.Helper()
 	cfg, err := config.Parse("engine.toml", []byte(text))
 	if err != nil {
 		t.Fatal(err)
@@ -44,9 +55,7 @@ func newTestSession(t *testing.T, text string) (*Session, *bytes.Buffer) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := e.NewSession(context.Background(), "test")
-	t.Cleanup(s.Close)
-	return s, &logs
+	return e, &logs
 }
 
 // Postfix sends the queue id at MAIL when smtpd_delay_open_until_valid_rcpt
