@@ -37,7 +37,8 @@ func TestLimits(t *testing.T) {
 			v.Limit(tt.maxHeader, tt.maxBody)
 			feed(t, v, tt.fields, body, 512)
 			rs := v.Close()
-			if len(rs) != 1 || rs[0].Result != tt.want || rs[0].Reason != tt.reason || rs[0].OverLimit != (tt.want == Policy) {
+			if len(rs) != 1 || rs[0].Result != tt.want || rs[0].Reason != tt.reason || rs[0].OverLimit != (tt.want == Policy) ||
+				rs[0].Unverified != (tt.want == Policy) {
 				t.Fatalf("got %+v, want %s (%s)", rs, tt.want, tt.reason)
 			}
 			if rs[0].Domain != "example.org" || rs[0].Selector != "s1" {
@@ -73,5 +74,29 @@ func TestHeaderLimitHoldsLittle(t *testing.T) {
 		if r.Result != Policy || !r.OverLimit {
 			t.Errorf("got %+v", r)
 		}
+	}
+}
+
+// A verification still running when its deadline comes (a body built to be
+// slow) is Unverified: it vouches for nothing, for DMARC not even as a
+// pass that might have been (issue 12 item 1).
+func TestDeadlineUnverified(t *testing.T) {
+	z := zone{}
+	key := genKey(t, "ed25519", "example.org", "s1", z)
+	fields, body := postfixFields(t, plainMessage)
+	signed := sign(t, []Key{key}, fields, body)
+	ctx, cancel := context.WithCancel(context.Background())
+	v := NewVerifier(ctx, z.lookup, 0)
+	for _, f := range signed {
+		v.Header(f.name, f.value)
+	}
+	v.EndHeaders()
+	if err := v.Body(body[:len(body)/2]); err != nil {
+		t.Fatal(err)
+	}
+	cancel() // the deadline, halfway through the body
+	rs := v.Close()
+	if len(rs) != 1 || rs[0].Result != TempError || !rs[0].Unverified {
+		t.Fatalf("got %+v, want an unverified temperror", rs)
 	}
 }
