@@ -4,9 +4,12 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	gomilter "github.com/emersion/go-milter"
 
+	"spamgate/config"
+	"spamgate/dkim"
 	"spamgate/internal/miltertest"
 )
 
@@ -181,5 +184,48 @@ func TestFromFloodBoundedDNS(t *testing.T) {
 				t.Errorf("%s, multiple_from = %s: %d DNS queries", name, setting, q)
 			}
 		}
+	}
+}
+
+// slowBody is a body that stalls once, halfway, past the check timeout:
+// the DKIM verification is still reading when its deadline comes.
+type slowBody struct {
+	lines
+	stall time.Duration
+	done  bool
+}
+
+func (b *slowBody) Read(p []byte) (int, error) {
+	if !b.done && b.left < 32<<10 {
+		b.done = true
+		time.Sleep(b.stall)
+	}
+	return b.lines.Read(p)
+}
+
+// Issue 12 item 1: a DKIM verification cut by its deadline vouches for
+// nothing. The forged d=reject.test signature (valid key, wrong b=) that
+// timed out used to count as "might have passed" (dmarc=temperror,
+// delivered); now DMARC fails and p=reject refuses the message.
+func TestUnfinishedVerificationRefused(t *testing.T) {
+	t.Parallel()
+	r := startRigOpts(t, rigOptions{tweak: func(c *config.Config) { c.Milter.CheckTimeout.Duration = time.Second }})
+	signer, _, err := dkim.GenerateKey("ed25519")
+	if err != nil {
+		t.Fatal(err)
+	}
+	record, err := dkim.DNSRecord(signer.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.zone.AddText("sel._domainkey.reject.test. 300 IN TXT \"" + record + "\""); err != nil {
+		t.Fatal(err)
+	}
+	sig := " v=1; a=ed25519-sha256; c=simple/simple; d=reject.test; s=sel; h=from; bh=AAAA; b=BBBB"
+	res := r.run(t, miltertest.Tx{ClientIP: "192.0.2.10", From: "user@good.test", Rcpts: []string{"alice@example.net"},
+		Headers:    [][2]string{{"DKIM-Signature", sig}, {"From", " <ceo@reject.test>"}, {"Subject", " slow"}},
+		BodyReader: &slowBody{lines: lines{left: 64 << 10}, stall: 1500 * time.Millisecond}})
+	if res.Final == nil || res.Final.SMTPCode != 550 || !strings.Contains(res.Final.SMTPText, "reject.test") {
+		t.Fatalf("end of message %+v, want the DMARC refusal", res.Final)
 	}
 }
