@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -155,9 +154,7 @@ func dkimRotate(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		enc.Encode(rot)
+		writeJSON(stdout, rot)
 		return 0
 	}
 	for _, e := range rot.Activated {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -79,10 +78,8 @@ func dnsCheck(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	rep := dnscheck.Run(ctx, r, domain, cfg.DKIM.Keys, ip)
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
 		// "ok" saves a script from knowing which statuses count as failure.
-		enc.Encode(struct {
+		writeJSON(stdout, struct {
 			dnscheck.Report
 			OK bool `json:"ok"`
 		}{rep, rep.OK()})
@@ -125,9 +122,7 @@ func dnsCheckAll(cfgPath, dir string, parallel int, verbose, asJSON bool, stdout
 	defer stop()
 	rep := dnscheck.KeyTable(ctx, r, table.Entries(), parallel, time.Now())
 	if asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		enc.Encode(struct {
+		writeJSON(stdout, struct {
 			dnscheck.KeyTableReport
 			OK bool `json:"ok"`
 		}{rep, rep.OK()})

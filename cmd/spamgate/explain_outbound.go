@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -38,9 +37,7 @@ func explainOutbound(a explainArgs, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if a.json {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		enc.Encode(e)
+		writeJSON(stdout, e)
 		return 0
 	}
 	printOutbound(stdout, e)
