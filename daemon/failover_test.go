@@ -53,6 +53,25 @@ func (r *failoverRun) between(from, to time.Time) (n, fellBack int) {
 
 // loopTx runs transactions with a fresh recipient each through r until
 // stop says so, at most max of them, and records each reply.
+// checkServed fails the test for a transaction refused (Redis being away
+// must never refuse mail) or slower than 3 s (Postfix's
+// milter_command_timeout is 30 s; the store timeout, 200 ms, is what bounds
+// one), and returns the slowest.
+func (r *failoverRun) checkServed(t *testing.T, during string) time.Duration {
+	t.Helper()
+	var slowest time.Duration
+	for i, tx := range r.txs {
+		slowest = max(slowest, tx.end.Sub(tx.start))
+		if tx.reply != replyGreylisted && tx.reply != "" {
+			t.Errorf("%s transaction %d refused with %q %s", r.name, i, tx.reply, during)
+		}
+	}
+	if slowest > 3*time.Second {
+		t.Errorf("%s: slowest transaction took %v", r.name, slowest)
+	}
+	return slowest
+}
+
 // usedSince counts the transactions started after t that Redis answered
 // (greylisted).
 func (r *failoverRun) usedSince(t time.Time) int {
@@ -173,18 +192,7 @@ func TestGreylistSentinelFailover(t *testing.T) {
 	t.Logf("FAILOVER: master killed, promotion (+switch-master) after %v", p.Sub(killed).Round(time.Millisecond))
 
 	for _, r := range runs {
-		var slowest time.Duration
-		for i, tx := range r.txs {
-			slowest = max(slowest, tx.end.Sub(tx.start))
-			if tx.reply != replyGreylisted && tx.reply != "" {
-				t.Errorf("%s transaction %d refused with %q: Redis being away must not refuse mail", r.name, i, tx.reply)
-			}
-		}
-		// Postfix's milter_command_timeout is 30s; the store timeout
-		// (200ms) is what bounds a transaction.
-		if slowest > 3*time.Second {
-			t.Errorf("%s: slowest transaction took %v", r.name, slowest)
-		}
+		slowest := r.checkServed(t, "while Redis failed over")
 		used, ok := r.firstUseAfter(p)
 		if !ok {
 			t.Errorf("%s never used Redis again after the promotion (%d transactions)", r.name, len(r.txs))
