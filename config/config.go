@@ -38,6 +38,7 @@ type Config struct {
 	Recipients   Recipients   `toml:"recipients"`
 	Score        Score        `toml:"score"`
 	Metrics      Metrics      `toml:"metrics"`
+	Admin        Admin        `toml:"admin"`
 
 	// File is the path the configuration was read from ("" for defaults).
 	File string `toml:"-"`
@@ -217,6 +218,7 @@ func Default() *Config {
 		Greylist:     defaultGreylist(),
 		Recipients:   defaultRecipients(),
 		Score:        defaultScore(),
+		Admin:        defaultAdmin(),
 	}
 }
 

@@ -68,6 +68,7 @@ func (c *Config) validate() Errors {
 	c.validateAuth(bad)
 	c.validateARC(bad)
 	c.validateSpam(bad)
+	c.validateAdmin(bad)
 	return errs
 }
 

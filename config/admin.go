@@ -1,0 +1,82 @@
+package config
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Admin is the [admin] table: the policy admin console (JSON API and web
+// UI) and the decision history behind it. Off unless Listen is set; the
+// history is kept even without the console when HistoryStore says so.
+type Admin struct {
+	// --- console (admin/) ---
+
+	// Listen is a Postfix-style address ("inet:127.0.0.1:8893"); "" turns
+	// the console off. A non-loopback address needs TLSCert and TLSKey.
+	Listen  string `toml:"listen"`
+	TLSCert string `toml:"tls_cert"`
+	TLSKey  string `toml:"tls_key"`
+	// UsersFile holds one "name:bcrypt-hash" per line
+	// (`spamgate admin passwd NAME -file FILE`).
+	UsersFile string `toml:"users_file"`
+	// RulesFile is the admin-managed rule table that spamgate owns and
+	// writes atomically: a fourth rule source.
+	RulesFile string `toml:"rules_file"`
+
+	// --- decision history (history/) ---
+
+	// HistoryStore: "file" (embedded, default), "redis" (shared by every
+	// MX host), or "off".
+	HistoryStore string `toml:"history_store"`
+	// HistoryDays is how long a transaction's record is kept.
+	HistoryDays int `toml:"history_days"`
+	// HistoryDir is where the "file" store keeps its segments.
+	HistoryDir string `toml:"history_dir"`
+	// HistoryMaxBytes caps the store; the oldest records go first.
+	HistoryMaxBytes int64 `toml:"history_max_bytes"`
+}
+
+func defaultAdmin() Admin {
+	return Admin{HistoryStore: "file", HistoryDays: 14, HistoryDir: "/var/lib/spamgate/history", HistoryMaxBytes: 64 << 20}
+}
+
+func (c *Config) validateAdmin(bad func(key, format string, args ...any)) {
+	a := c.Admin
+	switch a.HistoryStore {
+	case "file", "redis", "off":
+	default:
+		bad("admin.history_store", "%q is not file, redis or off", a.HistoryStore)
+	}
+	if a.HistoryDays < 1 || a.HistoryDays > 366 {
+		bad("admin.history_days", "%d is not between 1 and 366", a.HistoryDays)
+	}
+	if a.HistoryMaxBytes < 1<<20 {
+		bad("admin.history_max_bytes", "%d is below 1048576 (1 MiB)", a.HistoryMaxBytes)
+	}
+	if a.Listen == "" {
+		return
+	}
+	network, addr, err := ParseListen(a.Listen)
+	if err != nil {
+		bad("admin.listen", "%v", err)
+		return
+	}
+	if a.UsersFile == "" {
+		bad("admin.users_file", "is required when admin.listen is set")
+	}
+	if (a.TLSCert == "") != (a.TLSKey == "") {
+		bad("admin.tls_cert", "tls_cert and tls_key go together")
+	}
+	if network == "tcp" && a.TLSCert == "" && !loopbackHostPort(addr) {
+		bad("admin.listen", "%q is not a loopback address: set tls_cert and tls_key", a.Listen)
+	}
+}
+
+// loopbackHostPort reports whether HOST:PORT names a loopback address.
+func loopbackHostPort(hostport string) bool {
+	ap, err := netip.ParseAddrPort(hostport)
+	return err == nil && ap.Addr().IsLoopback()
+}
+
+// HistoryTTL is HistoryDays as a duration.
+func (a Admin) HistoryTTL() time.Duration { return time.Duration(a.HistoryDays) * 24 * time.Hour }
