@@ -105,5 +105,9 @@ func (r *Resolver) cacheBytes() uint64 {
 	if r.cache == nil {
 		return 0
 	}
+	// otter applies writes through a buffer: without the clean-up the
+	// size lags the answers just cached (Stats is read by scrapes and
+	// tests, never on the query path).
+	r.cache.CleanUp()
 	return r.cache.WeightedSize()
 }
