@@ -1,8 +1,9 @@
 #!/bin/sh
 # Installs what spamgate's tests need on a Debian 12 machine: Postfix (smtpd, smtp-sink,
 # smtp-source and postconf all ship in the "postfix" package), Redis, OpenLDAP and
-# SpamAssassin's spamd. With the argument "bench" (make bench) also rspamd, Debian 12's 3.4,
-# the peer the end-to-end benchmark measures side by side with spamgate.
+# SpamAssassin's spamd, and chromium (the web UI's browser tests drive it headless). With the
+# argument "bench" (make bench) also rspamd, Debian 12's 3.4, the peer the end-to-end
+# benchmark measures side by side with spamgate.
 #
 # Idempotent and fast: when every binary is already there it exits without touching apt.
 # The tests start their own throwaway instances of these servers on loopback ports, so the
@@ -31,6 +32,7 @@ needs='
 /usr/bin/arcsign python3-dkim
 /usr/lib/python3/dist-packages/authres python3-authres
 /usr/sbin/unbound unbound
+/usr/bin/chromium chromium
 '
 if [ "${1:-}" = bench ]; then
 	needs="$needs
