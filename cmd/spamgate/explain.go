@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -10,9 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
-	"net/textproto"
 	"os"
-	"strconv"
 	"strings"
 
 	"spamgate/config"
@@ -71,8 +67,7 @@ func explain(args []string, stdout, stderr io.Writer) int {
 }
 
 func runExplain(a explainArgs) (*engine.Report, error) {
-	ip, err := netip.ParseAddr(a.client)
-	if err != nil {
+	if _, err := netip.ParseAddr(a.client); err != nil {
 		return nil, errors.New("-client: want an IP address")
 	}
 	if len(a.to) == 0 {
@@ -82,16 +77,11 @@ func runExplain(a explainArgs) (*engine.Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	macros, err := tlsMacros(a.tls)
-	if err != nil {
-		return nil, err
-	}
-	if a.auth != "" {
-		macros["{auth_authen}"] = a.auth
-	}
-	headers, err := readHeader(a.message)
-	if err != nil {
-		return nil, err
+	req := engine.ExplainRequest{Client: a.client, Helo: a.helo, TLS: a.tls, Auth: a.auth, From: a.from, To: a.to}
+	if a.message != "" {
+		if req.Message, err = readMessage(a.message); err != nil {
+			return nil, err
+		}
 	}
 	// Logs go to stderr only when something is wrong: the report is the output.
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -101,80 +91,22 @@ func runExplain(a explainArgs) (*engine.Report, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*cfg.Milter.CheckTimeout.Duration)
 	defer cancel()
-	if bl := eng.DNSBL(); bl != nil {
-		bl.CheckHealth(ctx) // serve has done this before its first session
-	}
-	rep := &engine.Report{}
-	s := eng.NewSession(ctx, "explain")
-	defer s.Close()
-	s.Record(rep)
-	s.Macros(macros)
-	s.Connect(engine.Client{Addr: ip, Hostname: "unknown"})
-	s.Helo(a.helo)
-	s.Mail(a.from)
-	accepted := 0
-	for _, rcpt := range a.to {
-		if s.Rcpt(rcpt) == nil {
-			accepted++
-		}
-	}
-	if accepted > 0 {
-		for _, h := range headers {
-			s.Header(h[0], h[1])
-		}
-		s.EndHeaders()
-		s.End()
-	}
-	return rep, nil
+	return eng.Explain(ctx, req) // the console's explain runs the same
 }
 
-// tlsMacros turns "TLSv1.3:256:TLS_AES_256_GCM_SHA384" into Postfix's macros.
-func tlsMacros(spec string) (map[string]string, error) {
-	m := map[string]string{}
-	if spec == "" {
-		return m, nil
-	}
-	parts := strings.SplitN(spec, ":", 3)
-	m["{tls_version}"] = parts[0]
-	if len(parts) > 1 {
-		if _, err := strconv.Atoi(parts[1]); err != nil {
-			return nil, fmt.Errorf("-tls %q: bits must be a number", spec)
-		}
-		m["{cipher_bits}"] = parts[1]
-	}
-	if len(parts) > 2 {
-		m["{cipher}"] = parts[2]
-	}
-	return m, nil
-}
-
-// readHeader reads the header fields of a message file, values with their
-// leading space as Postfix sends them to spamgate.
-func readHeader(path string) ([][2]string, error) {
-	if path == "" {
-		return [][2]string{{"Subject", " explain"}}, nil
-	}
+// readMessage reads the head of a message file: engine.ParseHeader reads
+// no further than engine.MaxExplainHeader.
+func readMessage(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("-message: %w", err)
+		return "", fmt.Errorf("-message: %w", err)
 	}
 	defer f.Close()
-	r := textproto.NewReader(bufio.NewReader(io.LimitReader(f, 1<<20)))
-	var out [][2]string
-	for {
-		line, err := r.ReadContinuedLineBytes()
-		if err != nil && !errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("-message %s: %w", path, err)
-		}
-		if len(line) == 0 {
-			return out, nil
-		}
-		name, value, ok := bytes.Cut(line, []byte(":"))
-		if !ok {
-			return nil, fmt.Errorf("-message %s: header line without a colon: %q", path, line)
-		}
-		out = append(out, [2]string{string(name), string(value)})
+	b, err := io.ReadAll(io.LimitReader(f, engine.MaxExplainHeader))
+	if err != nil {
+		return "", fmt.Errorf("-message %s: %w", path, err)
 	}
+	return string(b), nil
 }
 
 func printReport(w io.Writer, r *engine.Report) {
