@@ -1,0 +1,204 @@
+package admin
+
+import (
+	"cmp"
+	"errors"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"spamgate/history"
+)
+
+// rowsView is a search page's answer; nil Data means "not searched yet",
+// an empty Rows "searched, nothing found".
+type rowsView[T any] struct{ Rows []T }
+
+// keyCount is one row of the dashboard's tables.
+type keyCount struct {
+	Key   string
+	Count int
+}
+
+// dashboardView is the dashboard's data: the counts sorted, highest first.
+type dashboardView struct {
+	Transactions int
+	Refusals     []keyCount
+	TLSVersions  []keyCount
+}
+
+func sortedCounts(m map[string]int) []keyCount {
+	out := make([]keyCount, 0, len(m))
+	for k, n := range m {
+		out = append(out, keyCount{k, n})
+	}
+	slices.SortFunc(out, func(a, b keyCount) int {
+		return cmp.Or(cmp.Compare(b.Count, a.Count), strings.Compare(a.Key, b.Key))
+	})
+	return out
+}
+
+func (ui *webUI) dashboardPage(w http.ResponseWriter, r *http.Request, sess *session) {
+	d := newPage("Dashboard", "dashboard", r, sess)
+	c, ok := ui.console.(dashboarder)
+	if !ok {
+		ui.unavailable(w, d)
+		return
+	}
+	st, err := c.Dashboard(r.Context())
+	if err != nil {
+		ui.failed(w, consoleStatus(err), "dashboard.html", d, "the dashboard could not be read", err)
+		return
+	}
+	d.Data = dashboardView{Transactions: st.Transactions, Refusals: sortedCounts(st.Refusals), TLSVersions: sortedCounts(st.TLSVersions)}
+	ui.render(w, http.StatusOK, "dashboard.html", d)
+}
+
+// decisionsPage searches the decision history. An empty form searches
+// nothing; any field set runs the search.
+func (ui *webUI) decisionsPage(w http.ResponseWriter, r *http.Request, sess *session) {
+	d := newPage("Decisions", "decisions", r, sess)
+	_ = r.ParseForm()
+	d.Form = r.Form
+	c, ok := ui.console.(decisionSearcher)
+	if !ok {
+		ui.unavailable(w, d)
+		return
+	}
+	q := r.URL.Query()
+	f := history.Filter{
+		Recipient: strings.TrimSpace(q.Get("recipient")),
+		Sender:    strings.TrimSpace(q.Get("sender")),
+		Client:    strings.TrimSpace(q.Get("client")),
+		QueueID:   strings.TrimSpace(q.Get("queue_id")),
+	}
+	if s := strings.TrimSpace(q.Get("since")); s != "" {
+		t, err := parseSince(s, time.Now())
+		if err != nil {
+			d.Errors["since"] = err.Error()
+			ui.render(w, http.StatusBadRequest, "decisions.html", d)
+			return
+		}
+		f.Since = t
+	}
+	if !q.Has("recipient") && !q.Has("sender") && !q.Has("client") && !q.Has("queue_id") && !q.Has("since") {
+		// First visit: the most recent transactions.
+		f.Limit = history.DefaultLimit
+	}
+	recs, err := c.Decisions(r.Context(), f)
+	if err != nil {
+		ui.failed(w, consoleStatus(err), "decisions.html", d, "the decision history could not be searched", err)
+		return
+	}
+	d.Data = rowsView[history.Record]{Rows: recs}
+	ui.render(w, http.StatusOK, "decisions.html", d)
+}
+
+// parseSince reads the decisions search's "since": a duration back from
+// now ("90m", "2h", "3d") or a UTC time (2026-12-07, 2026-12-07T10:00,
+// RFC 3339).
+func parseSince(s string, now time.Time) (time.Time, error) {
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		if days, err := strconv.Atoi(n); err == nil && days >= 0 && days <= 366 {
+			return now.Add(-time.Duration(days) * 24 * time.Hour), nil
+		}
+	}
+	if dur, err := time.ParseDuration(s); err == nil && dur >= 0 {
+		return now.Add(-dur), nil
+	}
+	for _, layout := range []string{time.RFC3339, "2006-01-02T15:04", "2006-01-02 15:04", "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, errors.New("not a duration (2h, 3d) or a time (2026-12-07, 2026-12-07T10:00)")
+}
+
+// rolloutPage is the TLS rollout advisor.
+func (ui *webUI) rolloutPage(w http.ResponseWriter, r *http.Request, sess *session) {
+	d := newPage("TLS rollout advisor", "rollout", r, sess)
+	_ = r.ParseForm()
+	d.Form = r.Form
+	c, ok := ui.console.(rolloutAdvisor)
+	if !ok {
+		ui.unavailable(w, d)
+		return
+	}
+	q := r.URL.Query()
+	pattern := strings.TrimSpace(q.Get("recipient"))
+	if !q.Has("recipient") {
+		ui.render(w, http.StatusOK, "rollout.html", d)
+		return
+	}
+	if pattern == "" {
+		d.Errors["recipient"] = "a recipient pattern is required"
+	}
+	days := 0
+	if s := strings.TrimSpace(q.Get("days")); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 366 {
+			d.Errors["days"] = "not a number of days between 1 and 366"
+		}
+		days = n
+	}
+	minTLS := q.Get("min_tls")
+	if minTLS != "" && !slices.Contains([]string{"TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"}, minTLS) {
+		d.Errors["min_tls"] = "not a TLS version (TLSv1, TLSv1.1, TLSv1.2, TLSv1.3)"
+	}
+	if len(d.Errors) > 0 {
+		ui.render(w, http.StatusBadRequest, "rollout.html", d)
+		return
+	}
+	rows, err := c.Rollout(r.Context(), pattern, days, minTLS)
+	if err != nil {
+		ui.failed(w, consoleStatus(err), "rollout.html", d, "the rollout advisor could not answer", err)
+		return
+	}
+	d.Data = rowsView[history.RolloutRow]{Rows: rows}
+	ui.render(w, http.StatusOK, "rollout.html", d)
+}
+
+// unavailable answers a page whose Console action this build lacks.
+func (ui *webUI) unavailable(w http.ResponseWriter, d *pageData) {
+	d.Error = "this page is not available in this build"
+	ui.render(w, http.StatusNotImplemented, "error.html", d)
+}
+
+// consoleStatus maps a Console error to the page's HTTP status.
+func consoleStatus(err error) int {
+	return http.StatusInternalServerError
+}
+
+// Pages whose Console actions have not landed yet.
+func (ui *webUI) rulesPage(w http.ResponseWriter, r *http.Request, sess *session) {
+	ui.unavailable(w, newPage("Rules", "rules", r, sess))
+}
+func (ui *webUI) ruleEditPage(w http.ResponseWriter, r *http.Request, sess *session) {
+	ui.unavailable(w, newPage("Rules", "rules", r, sess))
+}
+func (ui *webUI) ruleAdd(w http.ResponseWriter, r *http.Request, sess *session) {
+	ui.unavailable(w, newPage("Rules", "rules", r, sess))
+}
+func (ui *webUI) ruleUpdate(w http.ResponseWriter, r *http.Request, sess *session) {
+	ui.unavailable(w, newPage("Rules", "rules", r, sess))
+}
+func (ui *webUI) ruleDelete(w http.ResponseWriter, r *http.Request, sess *session) {
+	ui.unavailable(w, newPage("Rules", "rules", r, sess))
+}
+func (ui *webUI) lookupPage(w http.ResponseWriter, r *http.Request, sess *session) {
+	ui.unavailable(w, newPage("Lookup", "lookup", r, sess))
+}
+func (ui *webUI) greylistPage(w http.ResponseWriter, r *http.Request, sess *session) {
+	ui.unavailable(w, newPage("Greylist", "greylist", r, sess))
+}
+func (ui *webUI) greylistRelease(w http.ResponseWriter, r *http.Request, sess *session) {
+	ui.unavailable(w, newPage("Greylist", "greylist", r, sess))
+}
+func (ui *webUI) greylistWhitelist(w http.ResponseWriter, r *http.Request, sess *session) {
+	ui.unavailable(w, newPage("Greylist", "greylist", r, sess))
+}
+func (ui *webUI) auditPage(w http.ResponseWriter, r *http.Request, sess *session) {
+	ui.unavailable(w, newPage("Audit", "audit", r, sess))
+}

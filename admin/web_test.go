@@ -1,0 +1,462 @@
+package admin
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"html"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"spamgate/history"
+)
+
+// The web UI's HTTP-level tests: sessions, CSRF, headers, escaping. They
+// drive the real handlers over a real loopback HTTP server; the Console
+// behind them is webFake (below), which answers from fixed data, so that
+// these tests need no engine. The browser tests (e2e) use the real Console.
+
+// webFake answers the Console actions the UI asks for from fixed data.
+type webFake struct {
+	records []history.Record
+	rollout []history.RolloutRow
+}
+
+func (f *webFake) CheckPassword(ctx context.Context, user, pass, clientIP string) error {
+	if user == "admin" && pass == "secret" {
+		return nil
+	}
+	return errors.New("wrong user name or password")
+}
+
+func (f *webFake) Dashboard(ctx context.Context) (history.Stats, error) {
+	return history.Stats{Transactions: 3, Refusals: map[string]int{"tls": 2, "<b>x</b>": 1}, TLSVersions: map[string]int{"cleartext": 2, "TLSv1.3": 1}}, nil
+}
+
+func (f *webFake) Decisions(ctx context.Context, flt history.Filter) ([]history.Record, error) {
+	return f.records, nil
+}
+
+func (f *webFake) Rollout(ctx context.Context, pattern string, days int, minTLS string) ([]history.RolloutRow, error) {
+	return f.rollout, nil
+}
+
+// webClient is a browser-like client of a test server: a cookie jar, no
+// automatic redirects (the tests look at them).
+type webClient struct {
+	t    *testing.T
+	base string
+	c    *http.Client
+}
+
+func newWebServer(t *testing.T, console any) *webClient {
+	t.Helper()
+	ui, err := newWebUI(console, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	ui.routes(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	jar, _ := cookiejar.New(nil)
+	return &webClient{t: t, base: srv.URL, c: &http.Client{
+		Jar: jar, Timeout: 10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
+}
+
+// do sends a request and returns the response with its body read.
+func (wc *webClient) do(method, path string, form url.Values) (*http.Response, string) {
+	wc.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, wc.base+path, body)
+	if err != nil {
+		wc.t.Fatal(err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	resp, err := wc.c.Do(req)
+	if err != nil {
+		wc.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		wc.t.Fatal(err)
+	}
+	return resp, string(b)
+}
+
+var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// csrfOf is the CSRF token in a page's first form.
+func csrfOf(t *testing.T, page string) string {
+	t.Helper()
+	m := csrfField.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no csrf field in page:\n%s", page)
+	}
+	return m[1]
+}
+
+// login logs in as admin and returns the session's CSRF token.
+func (wc *webClient) login() string {
+	wc.t.Helper()
+	_, page := wc.do("GET", "/login", nil)
+	resp, _ := wc.do("POST", "/login", url.Values{"csrf": {csrfOf(wc.t, page)}, "name": {"admin"}, "password": {"secret"}, "next": {"/"}})
+	if resp.StatusCode != http.StatusSeeOther {
+		wc.t.Fatalf("login: status %d", resp.StatusCode)
+	}
+	_, page = wc.do("GET", "/", nil)
+	return csrfOf(wc.t, page)
+}
+
+// webGETPages and webPOSTs are every page and every form target.
+var webGETPages = []string{"/", "/rules", "/rules/1", "/lookup", "/decisions", "/rollout", "/greylist", "/audit"}
+var webPOSTs = []string{"/logout", "/rules", "/rules/1", "/rules/1/delete", "/greylist/release", "/greylist/whitelist"}
+
+func TestWebWithoutSession(t *testing.T) {
+	wc := newWebServer(t, &webFake{})
+	for _, p := range webGETPages {
+		resp, _ := wc.do("GET", p, nil)
+		if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/login?next=") {
+			t.Errorf("GET %s without a session: %d %q, want 303 to /login", p, resp.StatusCode, resp.Header.Get("Location"))
+		}
+	}
+	for _, p := range webPOSTs {
+		resp, _ := wc.do("POST", p, url.Values{"csrf": {"x"}})
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("POST %s without a session: %d, want 401", p, resp.StatusCode)
+		}
+	}
+}
+
+func TestWebForgedCookie(t *testing.T) {
+	wc := newWebServer(t, &webFake{})
+	wc.login()
+	u, _ := url.Parse(wc.base)
+	for _, forged := range []string{"", "x", strings.Repeat("A", 43), "../../etc/passwd", strings.Repeat("z", 5000)} {
+		jar, _ := cookiejar.New(nil)
+		jar.SetCookies(u, []*http.Cookie{{Name: sessionCookie, Value: forged}})
+		c := *wc.c
+		c.Jar = jar
+		other := &webClient{t: t, base: wc.base, c: &c}
+		for _, p := range webGETPages {
+			if resp, _ := other.do("GET", p, nil); resp.StatusCode != http.StatusSeeOther {
+				t.Errorf("GET %s with forged cookie %.20q: %d, want 303", p, forged, resp.StatusCode)
+			}
+		}
+		if resp, _ := other.do("POST", "/logout", url.Values{"csrf": {"x"}}); resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("POST with forged cookie %.20q: %d, want 401", forged, resp.StatusCode)
+		}
+	}
+}
+
+func TestWebLogin(t *testing.T) {
+	wc := newWebServer(t, &webFake{})
+	_, page := wc.do("GET", "/login", nil)
+	token := csrfOf(t, page)
+	cases := []struct {
+		name string
+		form url.Values
+		want int
+	}{
+		{"no csrf token", url.Values{"name": {"admin"}, "password": {"secret"}}, http.StatusForbidden},
+		{"wrong csrf token", url.Values{"csrf": {token + "x"}, "name": {"admin"}, "password": {"secret"}}, http.StatusForbidden},
+		{"wrong password", url.Values{"csrf": {token}, "name": {"admin"}, "password": {"nope"}}, http.StatusUnauthorized},
+		{"unknown user", url.Values{"csrf": {token}, "name": {"mallory"}, "password": {"secret"}}, http.StatusUnauthorized},
+	}
+	for _, c := range cases {
+		// Each refused form gets a fresh log-in page (and token).
+		_, page := wc.do("GET", "/login", nil)
+		if c.form.Get("csrf") != "" {
+			tok := csrfOf(t, page)
+			c.form.Set("csrf", strings.Replace(c.form.Get("csrf"), token, tok, 1))
+		}
+		resp, body := wc.do("POST", "/login", c.form)
+		if resp.StatusCode != c.want {
+			t.Errorf("%s: status %d, want %d", c.name, resp.StatusCode, c.want)
+		}
+		for _, ck := range resp.Cookies() {
+			if ck.Name == sessionCookie && ck.Value != "" {
+				t.Errorf("%s: got a session cookie", c.name)
+			}
+		}
+		if c.want == http.StatusUnauthorized && (!strings.Contains(body, `aria-describedby="e-password"`) || strings.Contains(body, "nope")) {
+			t.Errorf("%s: the error is not tied to the field, or the password is echoed:\n%s", c.name, body)
+		}
+	}
+
+	// The right password: a session cookie with every attribute, and back
+	// to the page asked for.
+	_, page = wc.do("GET", "/login?next=/decisions%3Fsender%3Dx", nil)
+	resp, _ := wc.do("POST", "/login", url.Values{"csrf": {csrfOf(t, page)}, "name": {"admin"}, "password": {"secret"}, "next": {"/decisions?sender=x"}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/decisions?sender=x" {
+		t.Fatalf("login: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	var sc *http.Cookie
+	for _, ck := range resp.Cookies() {
+		if ck.Name == sessionCookie {
+			sc = ck
+		}
+	}
+	if sc == nil || !sc.HttpOnly || sc.SameSite != http.SameSiteStrictMode || sc.Path != "/" || sc.Secure {
+		t.Fatalf("session cookie %+v: want HttpOnly, SameSite=Strict, Path=/, not Secure over plain HTTP", sc)
+	}
+	if raw, err := base64URLLen(sc.Value); err != nil || raw != 32 {
+		t.Errorf("session id %q: %d random bytes (%v), want 32", sc.Value, raw, err)
+	}
+	if resp, _ := wc.do("GET", "/decisions?sender=x", nil); resp.StatusCode != http.StatusOK {
+		t.Errorf("after login: %d", resp.StatusCode)
+	}
+}
+
+func base64URLLen(s string) (int, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	return len(b), err
+}
+
+func TestWebCSRF(t *testing.T) {
+	wc := newWebServer(t, &webFake{})
+	token := wc.login()
+	for _, p := range webPOSTs {
+		for _, form := range []url.Values{{}, {"csrf": {""}}, {"csrf": {token[:len(token)-1]}}, {"csrf": {strings.ToUpper(token)}}} {
+			if resp, _ := wc.do("POST", p, form); resp.StatusCode != http.StatusForbidden {
+				t.Errorf("POST %s with csrf %q: %d, want 403", p, form.Get("csrf"), resp.StatusCode)
+			}
+		}
+	}
+	// Still logged in; the right token logs out.
+	if resp, _ := wc.do("POST", "/logout", url.Values{"csrf": {token}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("logout: %d", resp.StatusCode)
+	}
+	if resp, _ := wc.do("GET", "/", nil); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("after logout: %d, want 303 to the log-in page", resp.StatusCode)
+	}
+}
+
+func TestWebSecurityHeaders(t *testing.T) {
+	wc := newWebServer(t, &webFake{})
+	wc.login()
+	want := map[string]string{
+		"Content-Security-Policy": "default-src 'self'",
+		"X-Frame-Options":         "DENY",
+		"X-Content-Type-Options":  "nosniff",
+		"Referrer-Policy":         "no-referrer",
+	}
+	paths := append([]string{"/login", "/static/style.css", "/decisions?since=bogus"}, webGETPages...)
+	for _, p := range paths {
+		resp, body := wc.do("GET", p, nil)
+		for h, v := range want {
+			if got := resp.Header.Get(h); !strings.Contains(got, v) {
+				t.Errorf("GET %s: %s = %q, want %q", p, h, got, v)
+			}
+		}
+		if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'none'") || strings.Contains(csp, "unsafe-inline") {
+			t.Errorf("GET %s: CSP %q", p, csp)
+		}
+		if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+			for _, s := range []string{`<html lang="en">`, `class="skip" href="#main"`, `<main id="main"`, "<h1>"} {
+				if !strings.Contains(body, s) {
+					t.Errorf("GET %s: page lacks %s", p, s)
+				}
+			}
+			if strings.Contains(body, "<script") || strings.Contains(body, " style=") {
+				t.Errorf("GET %s: inline script or style", p)
+			}
+		}
+	}
+}
+
+// TestWebEscapesHostileValues: every value from mail lands on the page
+// escaped (the browser test checks the same in chromium).
+func TestWebEscapesHostileValues(t *testing.T) {
+	hostile := []string{`<script>alert(1)</script>`, `"><img src=x onerror=alert(2)>`, `' onmouseover='alert(3)`, `</td></tr></table><svg onload=alert(4)>`}
+	var recs []history.Record
+	var rows []history.RolloutRow
+	for i, h := range hostile {
+		recs = append(recs, history.Record{Time: time.Unix(1e9, 0), Client: "192.0.2.1", ClientName: h, Helo: h, Sender: h + "@x.test", QueueID: h,
+			Recipients: []history.Recipient{{Addr: h + "@corp.test", Reply: "550 5.7.10 " + h, Check: h, Rule: h, Reason: h}}, Reply: h, Check: h, SPF: h})
+		rows = append(rows, history.RolloutRow{Client: h, ClientName: h, SenderDomain: h, TLSVersion: h, Count: i + 1, Recipients: []string{h}})
+	}
+	wc := newWebServer(t, &webFake{records: recs, rollout: rows})
+	wc.login()
+	for _, p := range []string{"/decisions?recipient=" + url.QueryEscape(hostile[0]), "/rollout?recipient=" + url.QueryEscape(hostile[1]), "/"} {
+		resp, body := wc.do("GET", p, nil)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %d", p, resp.StatusCode)
+		}
+		for _, h := range hostile {
+			if strings.Contains(body, h) {
+				t.Errorf("GET %s: %q appears unescaped", p, h)
+			}
+		}
+		if p != "/" && !strings.Contains(body, html.EscapeString(hostile[0])) && !strings.Contains(body, "&lt;script&gt;alert(1)&lt;/script&gt;") {
+			t.Errorf("GET %s: the escaped value is missing", p)
+		}
+		if strings.Contains(body, "<script") || strings.Contains(body, "<img") || strings.Contains(body, "<svg") {
+			t.Errorf("GET %s: a tag from the data made it into the page", p)
+		}
+	}
+}
+
+func TestWebFormErrors(t *testing.T) {
+	wc := newWebServer(t, &webFake{})
+	wc.login()
+	cases := []struct {
+		path, field string
+	}{
+		{"/decisions?since=yesterday", "since"},
+		{"/rollout?recipient=", "recipient"},
+		{"/rollout?recipient=corp.test&days=0", "days"},
+		{"/rollout?recipient=corp.test&min_tls=SSLv3", "min_tls"},
+	}
+	for _, c := range cases {
+		resp, body := wc.do("GET", c.path, nil)
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("GET %s: %d, want 400", c.path, resp.StatusCode)
+		}
+		if !strings.Contains(body, `id="e-`+c.field+`"`) || !strings.Contains(body, `aria-describedby="`) || !strings.Contains(body, `aria-invalid="true"`) {
+			t.Errorf("GET %s: the error is not tied to field %s:\n%s", c.path, c.field, body)
+		}
+	}
+}
+
+func TestSessionStore(t *testing.T) {
+	now := time.Unix(1e9, 0)
+	s := newSessionStore(3, 30*time.Minute, 12*time.Hour)
+	s.now = func() time.Time { return now }
+	evictions := 0
+	s.evicted = func() { evictions++ }
+	tick := func(d time.Duration) { now = now.Add(d) }
+
+	a, _, _ := s.create("a")
+	tick(time.Minute)
+	b, _, _ := s.create("b")
+	tick(time.Minute)
+	c, _, _ := s.create("c")
+	if s.get(a) == nil || s.get(b) == nil || s.get(c) == nil {
+		t.Fatal("fresh sessions not found")
+	}
+	tick(time.Minute)
+	s.get(a) // a used last: b is now the idlest
+	tick(time.Minute)
+	s.get(c)
+	d, _, _ := s.create("d")
+	if s.len() != 3 || evictions != 1 || s.get(b) != nil || s.get(a) == nil || s.get(d) == nil {
+		t.Fatalf("full table: len %d, evictions %d; want the idlest (b) evicted", s.len(), evictions)
+	}
+	tick(31 * time.Minute) // every session idle too long
+	if s.get(a) != nil {
+		t.Error("idle session still valid")
+	}
+	e, _, _ := s.create("e")
+	born := now
+	for now.Sub(born) < 12*time.Hour-20*time.Minute { // used every 20 minutes: never idle
+		tick(20 * time.Minute)
+		if s.get(e) == nil {
+			t.Fatalf("session in use ended after %v", now.Sub(born))
+		}
+	}
+	tick(21 * time.Minute)
+	if s.get(e) != nil {
+		t.Errorf("session outlived its maximum age (%v)", now.Sub(born))
+	}
+	if s.get("") != nil || s.get("nope") != nil {
+		t.Error("empty or unknown id found a session")
+	}
+	if evictions != 1 {
+		t.Errorf("evictions = %d: expired sessions must be swept, not evicted", evictions)
+	}
+}
+
+func TestLocalPath(t *testing.T) {
+	cases := map[string]string{
+		"":                    "/",
+		"/":                   "/",
+		"/rules?recipient=a":  "/rules?recipient=a",
+		"//evil.example/":     "/",
+		"/\\evil.example":     "/",
+		"https://evil.test/":  "/",
+		"javascript:alert(1)": "/",
+		"rules":               "/",
+		"/login":              "/",
+		"/login?next=/":       "/",
+		"/x\r\nSet-Cookie: a": "/",
+	}
+	for in, want := range cases {
+		if got := localPath(in); got != want {
+			t.Errorf("localPath(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestParseSince(t *testing.T) {
+	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	cases := []struct {
+		in   string
+		want time.Time
+		bad  bool
+	}{
+		{"2h", now.Add(-2 * time.Hour), false},
+		{"90m", now.Add(-90 * time.Minute), false},
+		{"3d", now.Add(-72 * time.Hour), false},
+		{"2026-12-01", time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), false},
+		{"2026-12-01T10:30", time.Date(2026, 12, 1, 10, 30, 0, 0, time.UTC), false},
+		{"2026-12-01T10:30:00+01:00", time.Date(2026, 12, 1, 9, 30, 0, 0, time.UTC), false},
+		{"yesterday", time.Time{}, true},
+		{"-2h", time.Time{}, true},
+		{"999d", time.Time{}, true},
+	}
+	for _, c := range cases {
+		got, err := parseSince(c.in, now)
+		if (err != nil) != c.bad || !got.Equal(c.want) {
+			t.Errorf("parseSince(%q) = %v, %v; want %v (bad %v)", c.in, got, err, c.want, c.bad)
+		}
+	}
+}
+
+// FuzzLocalPath: whatever a log-in form's "next" holds, the redirect stays
+// on this server.
+func FuzzLocalPath(f *testing.F) {
+	for _, s := range []string{"/", "//x", "/\\x", "http://x", "/rules?a=b", "\r\n"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p := localPath(s)
+		if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") || strings.ContainsAny(p, "\r\n") {
+			t.Fatalf("localPath(%q) = %q leaves the server", s, p)
+		}
+		u, err := url.Parse(p)
+		if err == nil && u.Host != "" {
+			t.Fatalf("localPath(%q) = %q names host %q", s, p, u.Host)
+		}
+	})
+}
+
+// FuzzParseSince: the decisions search's "since" never panics and never
+// lies in the future of now for a duration.
+func FuzzParseSince(f *testing.F) {
+	for _, s := range []string{"2h", "3d", "2026-12-01", "2026-12-01T10:30", "", "d", "-1d", "9999999999999d"} {
+		f.Add(s)
+	}
+	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := parseSince(s, now)
+		if err == nil && strings.HasSuffix(s, "d") && got.After(now) {
+			t.Fatalf("parseSince(%q) = %v, after now", s, got)
+		}
+	})
+}
