@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"time"
 
+	"spamgate/admin/rulefile"
 	"spamgate/checks"
 	"spamgate/config"
 	"spamgate/dkim"
@@ -19,6 +20,7 @@ import (
 	"spamgate/dmarcreport"
 	"spamgate/dnsbl"
 	"spamgate/greylist"
+	"spamgate/history"
 	"spamgate/metrics"
 	"spamgate/policy"
 	"spamgate/policyredis"
@@ -53,10 +55,15 @@ type Engine struct {
 	recipients *recipients.Validator
 	spamd      *spamc.Client    // nil unless [score.spamd] is enabled
 	metrics    *metrics.Metrics // nil-safe: no metrics
+	decisions  history.Store    // the decision history; nil: off (UseHistory)
 	exempt     tlsExempt
 	internal   []netip.Prefix
 	spf        checks.SPFPolicy
 	timeout    time.Duration
+
+	// adminRules is the [admin] rules_file source, changed live by the
+	// admin console (taken over by reloads); nil without one.
+	adminRules *rulefile.Store
 
 	stop         context.CancelFunc // stops the DNSBL monitor
 	stopOwn      context.CancelFunc // stops this engine's own background work
@@ -104,6 +111,9 @@ func New(cfg *config.Config, r Resolver, log *slog.Logger, prev *Engine) (*Engin
 	if e.redis, err = redisSource(cfg.Policy.Redis, prev); err != nil {
 		return nil, err
 	}
+	if e.adminRules, err = adminRuleSource(cfg.Admin.RulesFile, prev); err != nil {
+		return nil, err
+	}
 	if e.greylist, e.glStore, err = openGreylist(cfg, prev, log); err != nil {
 		return nil, err
 	}
@@ -112,6 +122,7 @@ func New(cfg *config.Config, r Resolver, log *slog.Logger, prev *Engine) (*Engin
 	}
 	if prev != nil {
 		e.UseMetrics(prev.metrics)
+		e.decisions = prev.decisions
 	}
 	if prev != nil && prev.dnsbl != nil && prev.resolver == r && reflect.DeepEqual(prev.cfg.DNSBL, cfg.DNSBL) {
 		e.dnsbl, e.stop, e.monitoring = prev.dnsbl, prev.stop, prev.monitoring
@@ -228,6 +239,12 @@ func (e *Engine) isInternal(a netip.Addr) bool {
 	}
 	return false
 }
+
+// AdminRules returns the admin rule source ([admin] rules_file), or nil.
+func (e *Engine) AdminRules() *rulefile.Store { return e.adminRules }
+
+// RedisPolicy returns the [policy.redis] rule source, or nil.
+func (e *Engine) RedisPolicy() *policyredis.Source { return e.redis }
 
 // Policy returns the per-recipient policy in force.
 func (e *Engine) Policy() *policy.Policy { return e.policy }

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 
+	"spamgate/admin/rulefile"
 	"spamgate/checks"
 	"spamgate/config"
 	"spamgate/policy"
@@ -132,19 +133,46 @@ func (s *Session) tlsExempted() bool {
 	return o != nil && o.Result == spf.Pass && o.Identity != spf.IdentityHelo
 }
 
+// adminRuleSource opens the [admin] rules_file source, or takes over the
+// engine in force's when the file is the same: the console changes that
+// Store live, and a reload must not lose it. Taken over, it reads the file
+// again (a reload is how a hand edit takes effect); a broken file fails
+// the reload and the rules in force stay.
+func adminRuleSource(path string, prev *Engine) (*rulefile.Store, error) {
+	if path == "" {
+		return nil, nil
+	}
+	if prev != nil && prev.adminRules != nil && prev.adminRules.Path() == path {
+		if err := prev.adminRules.Reload(); err != nil {
+			return nil, fmt.Errorf("admin.rules_file: %w", err)
+		}
+		return prev.adminRules, nil
+	}
+	s, err := rulefile.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("admin.rules_file: %w", err)
+	}
+	return s, nil
+}
+
 // replyPolicyUnavailable answers a recipient whose policy cannot be read.
 var replyPolicyUnavailable = checks.Reply{Code: 451, Status: "4.3.0", Text: "Recipient policy temporarily unavailable, try again later"}
 
-// lookupRule finds the recipient's rule: the most specific of the file
-// policy's rule and the Redis source's (at the same key, the file's). When
-// Redis cannot be asked, on_error decides: tempfail gives a reply, ignore
-// goes on with the file's rule.
+// lookupRule finds the recipient's rule: the most specific of the admin
+// source's rule, the file policy's and the Redis source's; at the same key
+// the admin source's wins, then the file's. When Redis cannot be asked,
+// on_error decides: tempfail gives a reply, ignore goes on with the
+// others' rule.
 func (s *Session) lookupRule(rcpt string) (*policy.Rule, *checks.Reply) {
 	m := s.msg
 	if m.outbound {
 		return nil, nil // trusted: no policy applies (see Session.verdicts)
 	}
 	rule := s.e.policy.Lookup(rcpt, m.sender, s.client.Addr)
+	if ar := s.e.adminRules.Lookup(rcpt, m.sender, s.client.Addr); ar != nil &&
+		(rule == nil || policy.KeyRank(rcpt, ar.Recipient) <= policy.KeyRank(rcpt, rule.Recipient)) {
+		rule = ar
+	}
 	if s.e.redis == nil {
 		return rule, nil
 	}

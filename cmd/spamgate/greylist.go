@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/netip"
 	"time"
 
 	"spamgate/config"
@@ -122,54 +121,28 @@ func runGreylist(cmd string, a greylistArgs, cfg *config.Config, stdout io.Write
 }
 
 func greylistWhitelist(ctx context.Context, cmd string, a greylistArgs, store greylist.Store, stdout io.Writer) error {
-	kind, value := greylist.KindNetwork, a.network
-	if a.domain != "" {
-		kind, value = greylist.KindDomain, a.domain
-	}
-	if (a.network == "") == (a.domain == "") {
-		return errors.New("give -network CIDR or -domain D")
-	}
-	if kind == greylist.KindNetwork {
-		p, err := netip.ParsePrefix(value)
-		if err != nil {
-			return fmt.Errorf("-network: %w", err)
-		}
-		value = p.Masked().String()
+	w, err := engine.GreylistWhitelistEntry(a.network, a.domain, a.ttl, time.Now())
+	if err != nil {
+		return fmt.Errorf("-network / -domain: %w", err)
 	}
 	if cmd == "unwhitelist" {
-		if err := store.RemoveWhitelist(ctx, kind, value); err != nil {
+		if err := store.RemoveWhitelist(ctx, w.Kind, w.Value); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "removed %s %s\n", kind, value)
+		fmt.Fprintf(stdout, "removed %s %s\n", w.Kind, w.Value)
 		return nil
-	}
-	w := greylist.WhitelistEntry{Kind: kind, Value: value}
-	if a.ttl > 0 {
-		w.Expires = time.Now().Add(a.ttl)
 	}
 	if err := store.AddWhitelist(ctx, w); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "whitelisted %s %s, %s (running spamgates see it within 30s)\n", kind, value, expiry(w.Expires))
+	fmt.Fprintf(stdout, "whitelisted %s %s, %s (running spamgates see it within 30s)\n", w.Kind, w.Value, expiry(w.Expires))
 	return nil
 }
 
-func greylistParams(cfg *config.Config) greylist.Params {
-	g := cfg.Greylist
-	return greylist.Params{Delay: g.Delay.Duration, RetryWindow: g.RetryWindow.Duration, PassTTL: g.PassTTL.Duration,
-		AWLCount: g.AWLCount, AWLTTL: g.AWLTTL.Duration, IPv4Bits: g.IPv4Prefix, IPv6Bits: g.IPv6Prefix}
-}
+func greylistParams(cfg *config.Config) greylist.Params { return engine.GreylistParams(cfg) }
 
 func greylistKey(a greylistArgs, cfg *config.Config) (greylist.Key, error) {
-	ip, err := netip.ParseAddr(a.client)
-	if err != nil && a.spfDomain == "" {
-		return greylist.Key{}, errors.New("-client: want an IP address (or -spf-domain)")
-	}
-	if a.to == "" {
-		return greylist.Key{}, errors.New("-to: the recipient is part of the triplet")
-	}
-	r := greylist.Request{Client: ip, SPFDomain: a.spfDomain, Sender: a.from, Rcpt: a.to}
-	return greylist.MakeKey(r, greylistParams(cfg)), nil
+	return engine.GreylistKey(cfg, a.client, a.spfDomain, a.from, a.to)
 }
 
 func expiry(t time.Time) string {
