@@ -22,6 +22,15 @@ type Admin struct {
 	// RulesFile is the admin-managed rule table that spamgate owns and
 	// writes atomically: a fourth rule source.
 	RulesFile string `toml:"rules_file"`
+	// AuditFile is the JSON-lines log of every change made through the
+	// console; "" puts it beside rules_file (audit.jsonl).
+	AuditFile string `toml:"audit_file"`
+	// AuditMaxBytes rotates the audit log (one old generation, FILE.1).
+	AuditMaxBytes int64 `toml:"audit_max_bytes"`
+	// LoginMaxFailures failed logins per LoginWindow are allowed from one
+	// client address (an IPv6 /64); then 429 until the window has passed.
+	LoginMaxFailures int      `toml:"login_max_failures"`
+	LoginWindow      Duration `toml:"login_window"`
 
 	// --- decision history (history/) ---
 
@@ -37,7 +46,8 @@ type Admin struct {
 }
 
 func defaultAdmin() Admin {
-	return Admin{HistoryStore: "file", HistoryDays: 14, HistoryDir: "/var/lib/spamgate/history", HistoryMaxBytes: 64 << 20}
+	return Admin{HistoryStore: "file", HistoryDays: 14, HistoryDir: "/var/lib/spamgate/history", HistoryMaxBytes: 64 << 20,
+		AuditMaxBytes: 16 << 20, LoginMaxFailures: 5, LoginWindow: Duration{time.Minute}}
 }
 
 func (c *Config) validateAdmin(bad func(key, format string, args ...any)) {
@@ -53,6 +63,13 @@ func (c *Config) validateAdmin(bad func(key, format string, args ...any)) {
 	if a.HistoryMaxBytes < 1<<20 {
 		bad("admin.history_max_bytes", "%d is below 1048576 (1 MiB)", a.HistoryMaxBytes)
 	}
+	if a.AuditMaxBytes < 64<<10 {
+		bad("admin.audit_max_bytes", "%d is below 65536 (64 KiB)", a.AuditMaxBytes)
+	}
+	if a.LoginMaxFailures < 1 || a.LoginMaxFailures > 1000 {
+		bad("admin.login_max_failures", "%d is not between 1 and 1000", a.LoginMaxFailures)
+	}
+	positive(bad, "admin.login_window", a.LoginWindow, 24*time.Hour)
 	if a.Listen == "" {
 		return
 	}
