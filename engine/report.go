@@ -62,6 +62,7 @@ func (s *Session) recordEnvelope() {
 }
 
 func (s *Session) recordRcpt(rcpt, rule string, verdicts []checks.Verdict, reply *checks.Reply) {
+	s.decisionRcpt(rcpt, rule, verdicts, reply)
 	if s.report == nil {
 		return
 	}

@@ -99,6 +99,7 @@ type message struct {
 	// more indexes are kept.
 	deletions int
 
+	decision   *decision    // the decision history's facts; nil when off (decisions.go)
 	suspicious *[]string    // why greylisting counts the client suspicious; nil until asked
 	levels     score.Levels // the score levels of the accepted recipients
 	spamFields []fieldIndex // X-Spam-* fields from outside, deleted at end of message
@@ -197,6 +198,7 @@ func (s *Session) Mail(sender string) {
 	ctx, cancel := context.WithCancel(s.ctx)
 	m := &message{ctx: ctx, cancel: cancel, sender: sender, outbound: s.outbound()}
 	s.msg = m
+	s.startDecision(m)
 	s.countTransaction()
 	if m.outbound {
 		return
@@ -498,6 +500,7 @@ func (s *Session) End() ([]HeaderChange, *checks.Reply) {
 		s.log.Warn("message refused: too many forged header fields", s.attrs(slog.Int("fields", m.deletions),
 			slog.Int("max_header_deletions", s.e.cfg.Milter.MaxHeaderDeletions))...)
 		s.e.metrics.Reply("eom", "header_deletions", replyTooManyForged.Code)
+		s.decisionEnd("header_deletions", &replyTooManyForged)
 		return nil, &replyTooManyForged
 	}
 	var changes []HeaderChange
@@ -527,6 +530,7 @@ func (s *Session) End() ([]HeaderChange, *checks.Reply) {
 	if reply != nil {
 		s.log.Info("message refused", s.attrs(slog.String("check", check), slog.String("reply", reply.String()))...)
 		s.e.metrics.Reply("eom", check, reply.Code)
+		s.decisionEnd(check, reply)
 		return nil, reply
 	}
 	return changes, nil
@@ -547,8 +551,10 @@ func (s *Session) endInbound() ([]HeaderChange, string, *checks.Reply) {
 	}
 	if s.e.cfg.Score.Enabled {
 		ctx, cancel := context.WithTimeout(m.ctx, s.e.timeout)
-		edits, kill := s.applyScore(s.scoreSheet(ctx, dkimResults, m.spamFlag))
+		sheet := s.scoreSheet(ctx, dkimResults, m.spamFlag)
+		edits, kill := s.applyScore(sheet)
 		cancel()
+		s.decisionScore(sheet)
 		if kill != nil {
 			return nil, "score", kill
 		}
@@ -578,6 +584,7 @@ func (s *Session) authenticate() (string, []dkim.Result, *checks.Reply) {
 	}
 	dkimResults, dkimEntries := s.dkimResults()
 	entries = append(entries, dkimEntries...)
+	s.decisionDKIM(dkimResults)
 	for _, r := range dkimResults {
 		s.e.metrics.CheckResult("dkim", r.Result)
 	}
@@ -633,6 +640,7 @@ func (s *Session) Abort() { s.finishMessage() }
 
 func (s *Session) endMessage() {
 	if s.msg != nil {
+		s.flushDecision()
 		s.msg.content.abort()
 		s.msg.cancel()
 		s.msg = nil
