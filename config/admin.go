@@ -43,10 +43,29 @@ type Admin struct {
 	HistoryDir string `toml:"history_dir"`
 	// HistoryMaxBytes caps the store; the oldest records go first.
 	HistoryMaxBytes int64 `toml:"history_max_bytes"`
+	// HistoryRedis is where history_store = "redis" keeps the history.
+	HistoryRedis HistoryRedis `toml:"history_redis"`
+}
+
+// HistoryRedis is the [admin.history_redis] table: the Redis every MX
+// host writes its decisions to, as [greylist.redis] is shaped.
+type HistoryRedis struct {
+	Addresses    []string `toml:"addresses"`     // "HOST:PORT"
+	MasterName   string   `toml:"master_name"`   // Sentinel: addresses are the sentinels
+	Cluster      bool     `toml:"cluster"`       // several addresses form a Redis Cluster
+	PasswordFile string   `toml:"password_file"` // the password, alone in a file
+	DB           int      `toml:"db"`
+	KeyPrefix    string   `toml:"key_prefix"` // one list per day: PREFIX + "YYYYMMDD"
+	TLS          bool     `toml:"tls"`
+	TLSCAFile    string   `toml:"tls_ca_file"` // "" : the system's CAs
+	// Timeout bounds one call of the background writer or of a console
+	// query; the milter path never waits for it.
+	Timeout Duration `toml:"timeout"`
 }
 
 func defaultAdmin() Admin {
 	return Admin{HistoryStore: "file", HistoryDays: 14, HistoryDir: "/var/lib/spamgate/history", HistoryMaxBytes: 64 << 20,
+		HistoryRedis:  HistoryRedis{KeyPrefix: "spamgate:history:", Timeout: Duration{time.Second}},
 		AuditMaxBytes: 16 << 20, LoginMaxFailures: 5, LoginWindow: Duration{time.Minute}}
 }
 
@@ -63,6 +82,7 @@ func (c *Config) validateAdmin(bad func(key, format string, args ...any)) {
 	if a.HistoryMaxBytes < 1<<20 {
 		bad("admin.history_max_bytes", "%d is below 1048576 (1 MiB)", a.HistoryMaxBytes)
 	}
+	c.validateHistoryRedis(bad)
 	if a.AuditMaxBytes < 64<<10 {
 		bad("admin.audit_max_bytes", "%d is below 65536 (64 KiB)", a.AuditMaxBytes)
 	}
@@ -93,6 +113,26 @@ func (c *Config) validateAdmin(bad func(key, format string, args ...any)) {
 func loopbackHostPort(hostport string) bool {
 	ap, err := netip.ParseAddrPort(hostport)
 	return err == nil && ap.Addr().IsLoopback()
+}
+
+// validateHistoryRedis checks [admin.history_redis]: addresses are needed
+// only by history_store = "redis", but what is given must make sense.
+func (c *Config) validateHistoryRedis(bad func(key, format string, args ...any)) {
+	r := c.Admin.HistoryRedis
+	if c.Admin.HistoryStore == "redis" && len(r.Addresses) == 0 {
+		bad("admin.history_redis.addresses", "history_store = \"redis\" needs at least one address")
+	}
+	validateRedis(bad, "admin.history_redis", r.Addresses, r.Cluster, r.MasterName)
+	if r.KeyPrefix == "" {
+		bad("admin.history_redis.key_prefix", "is empty: the history would share keys with everything else")
+	}
+	if r.Cluster && r.DB != 0 {
+		bad("admin.history_redis.db", "%d: a Redis Cluster has only database 0", r.DB)
+	}
+	if r.TLSCAFile != "" && !r.TLS {
+		bad("admin.history_redis.tls_ca_file", "is set without tls = true")
+	}
+	positive(bad, "admin.history_redis.timeout", r.Timeout, time.Minute)
 }
 
 // HistoryTTL is HistoryDays as a duration.
