@@ -32,19 +32,28 @@ type Unbound struct {
 // when the test ends.
 func StartUnbound(t testing.TB, a *Auth) *Unbound {
 	t.Helper()
+	pc, ln := listenBoth(t) // a port free on both; unbound takes it over
+	addr := pc.LocalAddr().String()
+	pc.Close()
+	ln.Close()
+	return StartUnboundAt(t, a, addr)
+}
+
+// StartUnboundAt is StartUnbound on a given loopback "IP:PORT": port 53 of
+// an address of its own for a program that reads /etc/resolv.conf, which
+// has no port (see postfixtest.Options.ResolvConf).
+func StartUnboundAt(t testing.TB, a *Auth, addr string) *Unbound {
+	t.Helper()
 	if _, err := os.Stat(UnboundPath); err != nil {
 		t.Fatalf("danetest: %s missing (run scripts/test-deps.sh): %v", UnboundPath, err)
 	}
 	dir := t.TempDir()
-	pc, ln := listenBoth(t) // a port free on both; unbound takes it over
-	u := &Unbound{Addr: pc.LocalAddr().String(), t: t, conf: filepath.Join(dir, "unbound.conf")}
-	pc.Close()
-	ln.Close()
-	_, port, _ := strings.Cut(u.Addr, ":")
+	u := &Unbound{Addr: addr, t: t, conf: filepath.Join(dir, "unbound.conf")}
+	host, port, _ := strings.Cut(u.Addr, ":")
 	_, authPort, _ := strings.Cut(a.Addr, ":")
 	var b strings.Builder
 	fmt.Fprintf(&b, `server:
-	interface: 127.0.0.1
+	interface: %s
 	port: %s
 	do-ip6: no
 	access-control: 127.0.0.0/8 allow
@@ -70,7 +79,7 @@ func StartUnbound(t testing.TB, a *Auth) *Unbound {
 	num-queries-per-thread: 32
 	incoming-num-tcp: 4
 	outgoing-num-tcp: 4
-`, port, dir, filepath.Join(dir, "unbound.pid"))
+`, host, port, dir, filepath.Join(dir, "unbound.pid"))
 	for _, z := range a.zones {
 		if z.Signed {
 			fmt.Fprintf(&b, "\ttrust-anchor: %q\n", strings.ReplaceAll(z.Anchor(), "\t", " "))

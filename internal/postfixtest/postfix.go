@@ -1,8 +1,10 @@
 package postfixtest
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -25,6 +27,14 @@ type Options struct {
 	// Relay is the next hop "127.0.0.1:PORT" (a Sink's Addr): all mail is relayed there.
 	// "" discards accepted mail.
 	Relay string
+	// ResolvConf, when set, is a resolv.conf file the instance's programs read instead of
+	// /etc/resolv.conf: master runs in a private mount namespace (unshare -m) where that
+	// file is bind-mounted over /etc/resolv.conf, and every daemon it forks inherits it.
+	// Postfix's smtp asks the system resolver (res_search), which has no setting of its
+	// own for the server or port, so this is how a test points MX, A and TLSA lookups at
+	// a test resolver (listening on port 53 of a loopback address). The machine's
+	// /etc/resolv.conf is not touched. Set smtp_dns_support_level in MainCF to use it.
+	ResolvConf string
 }
 
 // Postfix is a running instance.
@@ -95,7 +105,7 @@ func start(t testing.TB, o Options, pickAddr func() (string, error)) *Postfix {
 		if err := writeConfig(p.layout, o, addr); err != nil {
 			t.Fatalf("postfixtest: %v", err)
 		}
-		master, err = startProc(p.layout.stderr, masterBin, "-c", p.layout.config, "-d")
+		master, err = startProc(p.layout.stderr, masterArgv(p.layout, o)...)
 		if err != nil {
 			t.Fatalf("postfixtest: %v", err)
 		}
@@ -114,6 +124,54 @@ func start(t testing.TB, o Options, pickAddr func() (string, error)) *Postfix {
 	t.Logf("postfixtest: Postfix on %s ready in %v (dir %s)", p.SMTPAddr,
 		time.Since(begin).Round(time.Millisecond), root)
 	return p
+}
+
+// masterArgv is the command that runs master: directly, or with Options.ResolvConf in a
+// mount namespace of its own. unshare and sh both exec, so the process started is
+// master itself (the rig reads its sockets from /proc/PID and kills its group).
+func masterArgv(l layout, o Options) []string {
+	if o.ResolvConf == "" {
+		return []string{masterBin, "-c", l.config, "-d"}
+	}
+	return []string{unshareBin, "--mount", "--propagation", "private", "sh", "-c",
+		`mount --bind "$1" /etc/resolv.conf && exec "$2" -c "$3" -d`, "sh",
+		o.ResolvConf, masterBin, l.config}
+}
+
+// Flush asks the instance's queue manager to retry its deferred mail now, rather than at
+// the next queue run: the trigger "postqueue -f" sends (F: forget dead destinations, A:
+// scan all queues, D: deferred, I: incoming), written to qmgr's public socket as Postfix's
+// unix_trigger does. postqueue itself would fail here (it also kicks pickup, which the
+// rig's master.cf does not run), and postkick dies of SIGPIPE when qmgr closes first.
+func (p *Postfix) Flush() error {
+	c, err := net.DialTimeout("unix", p.layout.queue+"/public/qmgr", 5*time.Second)
+	if err != nil {
+		return fmt.Errorf("flush: %w", err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("FADI")); err != nil {
+		return fmt.Errorf("flush: %w", err)
+	}
+	return nil
+}
+
+// Queued returns the ids of the messages in the instance's queue (postqueue -j, which
+// reads the queue directly: the rig's master.cf runs no showq).
+func (p *Postfix) Queued() ([]string, error) {
+	out, err := exec.Command(postqueueBin, "-c", p.layout.config, "-j").Output()
+	if err != nil {
+		return nil, fmt.Errorf("postqueue -j: %w", err)
+	}
+	var ids []string
+	for _, line := range strings.Split(string(out), "\n") {
+		var m struct {
+			QueueID string `json:"queue_id"`
+		}
+		if line != "" && json.Unmarshal([]byte(line), &m) == nil {
+			ids = append(ids, m.QueueID)
+		}
+	}
+	return ids, nil
 }
 
 // Log returns the instance's mail log so far, followed by anything written to master's

@@ -17,6 +17,11 @@ const (
 	postconfBin = "/usr/sbin/postconf"
 	sinkBin     = "/usr/sbin/smtp-sink"
 	sourceBin   = "/usr/sbin/smtp-source"
+	// postqueueBin lists a queue (Postfix.Queued).
+	postqueueBin = "/usr/sbin/postqueue"
+	// unshareBin (util-linux, always on Debian) runs master in a mount namespace of its
+	// own for Options.ResolvConf.
+	unshareBin = "/usr/bin/unshare"
 )
 
 // installHint is what a developer runs to get the rig's dependencies.
