@@ -175,7 +175,10 @@ func (o outbound) decide(ctx context.Context, cfg *config.Config, pol *policy.Po
 	// DANE and MTA-STS are about MX delivery: a bracketed next hop (no MX
 	// lookup) is outside them here (RFC 8461 section 4 matches MX host
 	// names; DANE for a bracketed host is left to Postfix's own level).
-	if bracketed {
+	// After a NOTFOUND for "a.example.org" Postfix asks again for
+	// ".example.org" (its parent-domain match): a table key, not a name
+	// to look up (the e2e test saw DANE lookups of ".test" fail as errors).
+	if bracketed || strings.HasPrefix(domain, ".") {
 		return dane.Decide(in), in
 	}
 	if o.dane != nil {
