@@ -16,6 +16,7 @@ test: deps
 	$(GO) vet ./...
 	@files=$$(gofmt -l .); if [ -n "$$files" ]; then echo "gofmt needed:"; echo "$$files"; exit 1; fi
 	$(GO) test -race -count=1 ./...
+	cd third_party/go-milter && $(GO) vet . && $(GO) test -race -count=1 .
 	GO=$(GO) sh scripts/fuzz.sh 2s
 
 build:

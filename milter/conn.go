@@ -46,8 +46,6 @@ type conn struct {
 	idle      time.Duration
 	inMessage atomic.Bool
 	draining  atomic.Bool
-	closeOnce sync.Once
-	closed    chan struct{}
 	// aborted is set when the socket was closed from outside (Shutdown's
 	// force-close, eviction): reads fail at once, even from the buffer.
 	aborted atomic.Bool
@@ -63,7 +61,7 @@ type conn struct {
 }
 
 func newConn(nc net.Conn, idle time.Duration) *conn {
-	c := &conn{Conn: nc, idle: idle, closed: make(chan struct{})}
+	c := &conn{Conn: nc, idle: idle}
 	c.br = bufio.NewReaderSize(socketReader{c}, 8<<10)
 	return c
 }
@@ -156,21 +154,18 @@ func (r socketReader) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// Close is called by go-milter's session goroutine when it is done with the
-// connection, after its last callback returned: only then does oneConn
-// let Serve return and handle close the engine session. Nothing else may
-// call it (see abort).
+// Close is called by go-milter when it is done with the connection, after
+// its last callback returned; handle then closes the engine session.
+// Nothing else may call it (see abort).
 func (c *conn) Close() error {
 	_ = c.flush() // the last reply, when go-milter closes after it
-	err := c.Conn.Close()
-	c.closeOnce.Do(func() { close(c.closed) })
-	return err
+	return c.Conn.Close()
 }
 
 // abort closes the socket from another goroutine (Shutdown's force-close,
 // eviction). A callback in progress runs to its end; go-milter's next read
-// then fails and it calls Close itself. Closing the engine session here, or
-// signalling closed, would race with that callback.
+// then fails and it calls Close itself. Closing the engine session here
+// would race with that callback.
 func (c *conn) abort() {
 	c.aborted.Store(true)
 	c.Conn.Close()
@@ -183,24 +178,3 @@ func (c *conn) drain() {
 		c.SetReadDeadline(time.Now().Add(drainGrace))
 	}
 }
-
-// oneConn is a net.Listener that yields one connection, then blocks until
-// that connection is closed: go-milter's Serve then returns, which tells us
-// the session is over.
-type oneConn struct {
-	c    *conn
-	once sync.Once
-}
-
-func (l *oneConn) Accept() (net.Conn, error) {
-	var first bool
-	l.once.Do(func() { first = true })
-	if first {
-		return l.c, nil
-	}
-	<-l.c.closed
-	return nil, net.ErrClosed
-}
-
-func (l *oneConn) Close() error   { return nil }
-func (l *oneConn) Addr() net.Addr { return l.c.LocalAddr() }

@@ -355,8 +355,7 @@ func (s *Server) handle(c *conn) {
 	eng := s.opts.Engine()
 	id := fmt.Sprintf("%08x%06x", s.prefix, s.seq.Add(1)&0xffffff)
 	sess := eng.NewSession(s.ctx, id)
-	// Runs after Serve returned, which is after go-milter's goroutine
-	// closed the connection, after its last callback (see oneConn).
+	// Runs after ServeConn returned: after the last callback.
 	defer sess.Close()
 	if s.opts.MaxSessionTime > 0 {
 		t := time.AfterFunc(s.opts.MaxSessionTime, func() {
@@ -373,9 +372,10 @@ func (s *Server) handle(c *conn) {
 		Protocol:  protocol(eng.NeedsBody()),
 		SymList:   symList,
 	}
-	// Serve returns once go-milter's goroutine has closed the connection
-	// (see oneConn.Accept).
-	_ = ms.Serve(&oneConn{c: c})
+	// ServeConn (our patch of go-milter, third_party/go-milter) serves
+	// the connection on this goroutine and returns after its last callback,
+	// once it has closed the connection.
+	ms.ServeConn(c)
 }
 
 // rateLog logs each kind of event at most once per interval, with the
