@@ -227,7 +227,9 @@ func flashFrom(r *http.Request) string {
 	case "released":
 		return "Greylist entry released."
 	case "whitelisted":
-		return "Client whitelisted."
+		return "Whitelist entry added."
+	case "unwhitelisted":
+		return "Whitelist entry removed."
 	}
 	return ""
 }
@@ -298,8 +300,15 @@ func templateFuncs() template.FuncMap {
 			}
 			return fmt.Sprintf("%.1f", *p)
 		},
-		"field":       func(d *pageData, name string) string { return d.Form.Get(name) },
-		"fld":         newFieldView,
+		"field": func(d *pageData, name string) string { return d.Form.Get(name) },
+		"fld":   newFieldView,
+		"rfld":  newRuleField,
+		"ruleForm": func(d *pageData, keys []ruleKey) any {
+			return struct {
+				Page *pageData
+				Keys []ruleKey
+			}{d, keys}
+		},
 		"nav":         newNavItem,
 		"tlsVersions": func() []string { return []string{"TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"} },
 	}
@@ -325,6 +334,28 @@ func newFieldView(d *pageData, name, label, typ string, required bool, hint stri
 		ids = append(ids, "e-"+name)
 	}
 	f.Described = strings.Join(ids, " ")
+	return f
+}
+
+// ruleField is one rule key's field: a text input or a select.
+type ruleField struct {
+	fieldView
+	Select  bool
+	Choices []string // for a select, after the empty "(not set)" option
+}
+
+func newRuleField(d *pageData, k ruleKey) ruleField {
+	f := ruleField{fieldView: newFieldView(d, k.Name, k.Label, "text", k.Name == "recipient", k.Hint)}
+	switch k.Kind {
+	case kindBool:
+		f.Select, f.Choices = true, []string{"true", "false"}
+	case kindChoice:
+		f.Select, f.Choices = true, k.Choices
+	case kindInt, kindFloat:
+		// "text", not "number": the Console's check-config words are the
+		// one judge of a value, not the browser's own checks.
+		f.Type = "text"
+	}
 	return f
 }
 

@@ -3,12 +3,14 @@ package admin
 import (
 	"context"
 
+	"spamgate/greylist"
 	"spamgate/history"
 )
 
-// What the web UI asks of the Console, one small interface per action, so
-// that each page says exactly what it needs (and the tests can see which
-// Console methods the UI relies on: TestWebConsoleContract).
+// What the web UI asks of the Console: one small interface per page, so
+// that each page says exactly what it needs (and the tests can stand in
+// for the Console with a few methods); the assertions at the end hold the
+// Console to all of them.
 
 type passwordChecker interface {
 	CheckPassword(ctx context.Context, user, pass, clientIP string) error
@@ -25,3 +27,38 @@ type decisionSearcher interface {
 type rolloutAdvisor interface {
 	Rollout(ctx context.Context, pattern string, days int, minTLS string) ([]history.RolloutRow, error)
 }
+
+type ruleEditor interface {
+	Rules(ctx context.Context, recipientFilter string) ([]RuleView, error)
+	AddRule(ctx context.Context, user string, keys map[string]any) (RuleView, error)
+	UpdateRule(ctx context.Context, user, id string, keys map[string]any) (RuleView, error)
+	DeleteRule(ctx context.Context, user, id string) error
+}
+
+type ruleLooker interface {
+	Lookup(ctx context.Context, rcpt string) (LookupView, error)
+}
+
+type auditReader interface {
+	Audit(ctx context.Context, limit int) ([]AuditEntry, error)
+}
+
+type greylistAdmin interface {
+	GreylistStatus(ctx context.Context, client, sender, rcpt string) (GreylistView, error)
+	GreylistRelease(ctx context.Context, user, client, sender, rcpt string) error
+	GreylistWhitelist(ctx context.Context, user, entry string, add bool) error
+	GreylistWhitelistEntries(ctx context.Context) ([]greylist.WhitelistEntry, error)
+}
+
+// The Console does every action the UI asks for: a changed signature
+// breaks the build here instead of turning a page off.
+var (
+	_ passwordChecker  = (*Console)(nil)
+	_ dashboarder      = (*Console)(nil)
+	_ decisionSearcher = (*Console)(nil)
+	_ rolloutAdvisor   = (*Console)(nil)
+	_ ruleEditor       = (*Console)(nil)
+	_ ruleLooker       = (*Console)(nil)
+	_ auditReader      = (*Console)(nil)
+	_ greylistAdmin    = (*Console)(nil)
+)

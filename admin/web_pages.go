@@ -2,7 +2,9 @@ package admin
 
 import (
 	"cmp"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -166,39 +168,118 @@ func (ui *webUI) unavailable(w http.ResponseWriter, d *pageData) {
 	ui.render(w, http.StatusNotImplemented, "error.html", d)
 }
 
-// consoleStatus maps a Console error to the page's HTTP status.
+// consoleStatus maps a Console error to the page's HTTP status, as the
+// JSON API does.
 func consoleStatus(err error) int {
-	return http.StatusInternalServerError
+	var ve *ValidationError
+	switch {
+	case errors.As(err, &ve):
+		return http.StatusBadRequest
+	case errors.Is(err, ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, ErrNotEditable):
+		return http.StatusForbidden
+	case errors.Is(err, ErrUnavailable):
+		return http.StatusServiceUnavailable
+	default:
+		return http.StatusInternalServerError
+	}
 }
 
-// Pages whose Console actions have not landed yet.
-func (ui *webUI) rulesPage(w http.ResponseWriter, r *http.Request, sess *session) {
-	ui.unavailable(w, newPage("Rules", "rules", r, sess))
-}
-func (ui *webUI) ruleEditPage(w http.ResponseWriter, r *http.Request, sess *session) {
-	ui.unavailable(w, newPage("Rules", "rules", r, sess))
-}
-func (ui *webUI) ruleAdd(w http.ResponseWriter, r *http.Request, sess *session) {
-	ui.unavailable(w, newPage("Rules", "rules", r, sess))
-}
-func (ui *webUI) ruleUpdate(w http.ResponseWriter, r *http.Request, sess *session) {
-	ui.unavailable(w, newPage("Rules", "rules", r, sess))
-}
-func (ui *webUI) ruleDelete(w http.ResponseWriter, r *http.Request, sess *session) {
-	ui.unavailable(w, newPage("Rules", "rules", r, sess))
-}
+// lookupPage tells which rule applies to a recipient, and why.
 func (ui *webUI) lookupPage(w http.ResponseWriter, r *http.Request, sess *session) {
-	ui.unavailable(w, newPage("Lookup", "lookup", r, sess))
+	d := newPage("Lookup", "lookup", r, sess)
+	_ = r.ParseForm()
+	d.Form = r.Form
+	c, ok := ui.console.(ruleLooker)
+	if !ok {
+		ui.unavailable(w, d)
+		return
+	}
+	q := r.URL.Query()
+	if !q.Has("recipient") {
+		ui.render(w, http.StatusOK, "lookup.html", d)
+		return
+	}
+	rcpt := strings.TrimSpace(q.Get("recipient"))
+	if rcpt == "" {
+		d.Errors["recipient"] = "an address is required"
+		ui.render(w, http.StatusBadRequest, "lookup.html", d)
+		return
+	}
+	v, err := c.Lookup(r.Context(), rcpt)
+	if err != nil {
+		d.Errors["recipient"] = err.Error()
+		ui.failed(w, consoleStatus(err), "lookup.html", d, "the lookup failed", err)
+		return
+	}
+	view := lookupView{LookupView: v}
+	if v.Rule != nil {
+		row := newRuleRow(*v.Rule)
+		view.Applied = &row
+	}
+	for _, cand := range v.Candidates {
+		view.Candidates = append(view.Candidates, lookupCandidate{Source: cand.Source, Key: keyAt(v.Keys, cand.Rank), Rule: newRuleRow(cand.Rule)})
+	}
+	d.Data = view
+	ui.render(w, http.StatusOK, "lookup.html", d)
 }
-func (ui *webUI) greylistPage(w http.ResponseWriter, r *http.Request, sess *session) {
-	ui.unavailable(w, newPage("Greylist", "greylist", r, sess))
+
+// lookupView is the lookup page's data.
+type lookupView struct {
+	LookupView
+	Applied    *ruleRow
+	Candidates []lookupCandidate
 }
-func (ui *webUI) greylistRelease(w http.ResponseWriter, r *http.Request, sess *session) {
-	ui.unavailable(w, newPage("Greylist", "greylist", r, sess))
+
+type lookupCandidate struct {
+	Source, Key string
+	Rule        ruleRow
 }
-func (ui *webUI) greylistWhitelist(w http.ResponseWriter, r *http.Request, sess *session) {
-	ui.unavailable(w, newPage("Greylist", "greylist", r, sess))
+
+func keyAt(keys []string, i int) string {
+	if i < 0 || i >= len(keys) {
+		return ""
+	}
+	return keys[i]
 }
+
+// auditRow is one audit entry with its before and after states as JSON
+// text (escaped by the template like any other value).
+type auditRow struct {
+	AuditEntry
+	BeforeJSON, AfterJSON string
+}
+
+// auditPage lists the changes made through the console, newest first.
 func (ui *webUI) auditPage(w http.ResponseWriter, r *http.Request, sess *session) {
-	ui.unavailable(w, newPage("Audit", "audit", r, sess))
+	d := newPage("Audit", "audit", r, sess)
+	c, ok := ui.console.(auditReader)
+	if !ok {
+		ui.unavailable(w, d)
+		return
+	}
+	entries, err := c.Audit(r.Context(), 200)
+	if err != nil {
+		ui.failed(w, consoleStatus(err), "audit.html", d, "the audit log could not be read", err)
+		return
+	}
+	rows := make([]auditRow, 0, len(entries))
+	for _, e := range entries {
+		rows = append(rows, auditRow{AuditEntry: e, BeforeJSON: compactJSON(e.Before), AfterJSON: compactJSON(e.After)})
+	}
+	d.Data = rowsView[auditRow]{Rows: rows}
+	ui.render(w, http.StatusOK, "audit.html", d)
+}
+
+// compactJSON is v as one line of JSON; "" for nil.
+func compactJSON(v any) string {
+	if v == nil {
+		return ""
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
 }

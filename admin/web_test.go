@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"html"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -15,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"spamgate/greylist"
 	"spamgate/history"
 )
 
@@ -25,8 +28,11 @@ import (
 
 // webFake answers the Console actions the UI asks for from fixed data.
 type webFake struct {
-	records []history.Record
-	rollout []history.RolloutRow
+	records   []history.Record
+	rollout   []history.RolloutRow
+	rules     []RuleView
+	audit     []AuditEntry
+	whitelist []greylist.WhitelistEntry
 }
 
 func (f *webFake) CheckPassword(ctx context.Context, user, pass, clientIP string) error {
@@ -48,6 +54,73 @@ func (f *webFake) Rollout(ctx context.Context, pattern string, days int, minTLS 
 	return f.rollout, nil
 }
 
+func (f *webFake) Rules(ctx context.Context, filter string) ([]RuleView, error) {
+	return f.rules, nil
+}
+
+func (f *webFake) AddRule(ctx context.Context, user string, keys map[string]any) (RuleView, error) {
+	if keys["recipient"] == "bad" {
+		return RuleView{}, &ValidationError{Msg: "recipient: \"bad\" is not an address or a domain"}
+	}
+	v := RuleView{ID: fmt.Sprint(len(f.rules) + 1), Source: "admin:x", Editable: true, Keys: keys}
+	f.rules = append(f.rules, v)
+	f.audit = append(f.audit, AuditEntry{User: user, Action: "rule.add", After: v})
+	return v, nil
+}
+
+func (f *webFake) UpdateRule(ctx context.Context, user, id string, keys map[string]any) (RuleView, error) {
+	for i, r := range f.rules {
+		if r.ID == id && r.Editable {
+			f.rules[i].Keys = keys
+			return f.rules[i], nil
+		}
+	}
+	return RuleView{}, ErrNotFound
+}
+
+func (f *webFake) DeleteRule(ctx context.Context, user, id string) error {
+	for i, r := range f.rules {
+		if r.ID == id {
+			if !r.Editable {
+				return ErrNotEditable
+			}
+			f.rules = append(f.rules[:i], f.rules[i+1:]...)
+			return nil
+		}
+	}
+	return ErrNotFound
+}
+
+func (f *webFake) Lookup(ctx context.Context, rcpt string) (LookupView, error) {
+	v := LookupView{Recipient: rcpt, Keys: []string{rcpt, "*"}, Why: "why " + rcpt}
+	if len(f.rules) > 0 {
+		v.Rule = &f.rules[0]
+		v.Candidates = []LookupCandidate{{Source: "admin", Rank: 0, Rule: f.rules[0]}}
+	}
+	return v, nil
+}
+
+func (f *webFake) Audit(ctx context.Context, limit int) ([]AuditEntry, error) { return f.audit, nil }
+
+func (f *webFake) GreylistStatus(ctx context.Context, client, sender, rcpt string) (GreylistView, error) {
+	return GreylistView{Client: client, Sender: sender, Recipient: rcpt, Suspicion: []string{"no reverse name " + client}, Reply: "451 4.7.1 " + rcpt}, nil
+}
+
+func (f *webFake) GreylistRelease(ctx context.Context, user, client, sender, rcpt string) error {
+	return nil
+}
+
+func (f *webFake) GreylistWhitelist(ctx context.Context, user, entry string, add bool) error {
+	if add {
+		f.whitelist = append(f.whitelist, greylist.WhitelistEntry{Kind: "domain", Value: entry})
+	}
+	return nil
+}
+
+func (f *webFake) GreylistWhitelistEntries(ctx context.Context) ([]greylist.WhitelistEntry, error) {
+	return f.whitelist, nil
+}
+
 // webClient is a browser-like client of a test server: a cookie jar, no
 // automatic redirects (the tests look at them).
 type webClient struct {
@@ -58,7 +131,7 @@ type webClient struct {
 
 func newWebServer(t *testing.T, console any) *webClient {
 	t.Helper()
-	ui, err := newWebUI(console, nil)
+	ui, err := newWebUI(console, slog.New(slog.NewTextHandler(t.Output(), nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,12 +364,24 @@ func TestWebEscapesHostileValues(t *testing.T) {
 			Recipients: []history.Recipient{{Addr: h + "@corp.test", Reply: "550 5.7.10 " + h, Check: h, Rule: h, Reason: h}}, Reply: h, Check: h, SPF: h})
 		rows = append(rows, history.RolloutRow{Client: h, ClientName: h, SenderDomain: h, TLSVersion: h, Count: i + 1, Recipients: []string{h}})
 	}
-	wc := newWebServer(t, &webFake{records: recs, rollout: rows})
+	fake := &webFake{records: recs, rollout: rows}
+	for _, h := range hostile {
+		v := RuleView{ID: "r" + fmt.Sprint(len(fake.rules)), Source: h, Editable: true, By: h, Keys: map[string]any{"recipient": h, "sender": h, "reply_text": h}}
+		fake.rules = append(fake.rules, v)
+		fake.audit = append(fake.audit, AuditEntry{User: h, Action: h, Target: h, Before: v, After: h})
+		fake.whitelist = append(fake.whitelist, greylist.WhitelistEntry{Kind: h, Value: h})
+	}
+	wc := newWebServer(t, fake)
 	wc.login()
-	for _, p := range []string{"/decisions?recipient=" + url.QueryEscape(hostile[0]), "/rollout?recipient=" + url.QueryEscape(hostile[1]), "/"} {
+	q := url.QueryEscape
+	for _, p := range []string{
+		"/decisions?recipient=" + q(hostile[0]), "/rollout?recipient=" + q(hostile[1]), "/",
+		"/rules?recipient=" + q(hostile[2]), "/rules/r0", "/lookup?recipient=" + q(hostile[3]), "/audit",
+		"/greylist?client=" + q(hostile[0]) + "&sender=" + q(hostile[1]) + "&recipient=" + q(hostile[2]),
+	} {
 		resp, body := wc.do("GET", p, nil)
 		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("GET %s: %d", p, resp.StatusCode)
+			t.Fatalf("GET %s: %d\n%s", p, resp.StatusCode, body)
 		}
 		for _, h := range hostile {
 			if strings.Contains(body, h) {
@@ -309,6 +394,93 @@ func TestWebEscapesHostileValues(t *testing.T) {
 		if strings.Contains(body, "<script") || strings.Contains(body, "<img") || strings.Contains(body, "<svg") {
 			t.Errorf("GET %s: a tag from the data made it into the page", p)
 		}
+	}
+}
+
+// TestWebRules: add (with a field error and a Console validation error
+// tied to its field), edit and delete a rule; read-only rules have no
+// buttons.
+func TestWebRules(t *testing.T) {
+	fake := &webFake{rules: []RuleView{{ID: "config-1", Source: "/etc/spamgate.toml:12", Keys: map[string]any{"recipient": "ro.test"}}}}
+	wc := newWebServer(t, fake)
+	token := wc.login()
+	_, page := wc.do("GET", "/rules", nil)
+	if !strings.Contains(page, "/etc/spamgate.toml:12") || !strings.Contains(page, "read-only") || strings.Contains(page, "/rules/config-1/delete") {
+		t.Errorf("read-only rule:\n%s", page)
+	}
+	cases := []struct {
+		name   string
+		form   url.Values
+		status int
+		field  string
+	}{
+		{"not a number", url.Values{"recipient": {"a@corp.test"}, "min_cipher_bits": {"lots"}}, http.StatusBadRequest, "min_cipher_bits"},
+		{"not a choice", url.Values{"recipient": {"a@corp.test"}, "min_tls_version": {"SSLv3"}}, http.StatusBadRequest, "min_tls_version"},
+		{"console refuses", url.Values{"recipient": {"bad"}}, http.StatusBadRequest, "recipient"},
+	}
+	for _, c := range cases {
+		c.form.Set("csrf", token)
+		resp, body := wc.do("POST", "/rules", c.form)
+		if resp.StatusCode != c.status || !strings.Contains(body, `id="e-`+c.field+`"`) || !strings.Contains(body, `aria-describedby="h-`+c.field+` e-`+c.field+`"`) && !strings.Contains(body, `aria-describedby="e-`+c.field+`"`) {
+			t.Errorf("%s: %d, error not tied to %s:\n%s", c.name, resp.StatusCode, c.field, body)
+		}
+		if !strings.Contains(body, `value="`+c.form.Get("recipient")+`"`) {
+			t.Errorf("%s: the form lost its values", c.name)
+		}
+	}
+	resp, _ := wc.do("POST", "/rules", url.Values{"csrf": {token}, "recipient": {"alice@corp.test"}, "require_tls": {"true"}, "min_tls_version": {"TLSv1.2"}, "tls_reply": {"450"}, "dnsbl_threshold": {"2.5"}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/rules?done=added" {
+		t.Fatalf("add: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	added := fake.rules[1]
+	want := map[string]any{"recipient": "alice@corp.test", "require_tls": true, "min_tls_version": "TLSv1.2", "tls_reply": int64(450), "dnsbl_threshold": 2.5}
+	if fmt.Sprint(added.Keys) != fmt.Sprint(want) {
+		t.Errorf("keys = %v, want %v", added.Keys, want)
+	}
+	_, page = wc.do("GET", "/rules?done=added", nil)
+	if !strings.Contains(page, "Rule added.") || !strings.Contains(page, `action="/rules/2/delete"`) {
+		t.Errorf("after add:\n%s", page)
+	}
+	_, page = wc.do("GET", "/rules/2", nil)
+	if !strings.Contains(page, `value="alice@corp.test"`) || !strings.Contains(page, `<option value="TLSv1.2" selected>`) {
+		t.Errorf("edit form not filled:\n%s", page)
+	}
+	resp, _ = wc.do("POST", "/rules/2", url.Values{"csrf": {token}, "recipient": {"alice@corp.test"}, "require_tls": {"false"}})
+	if resp.StatusCode != http.StatusSeeOther || fake.rules[1].Keys["require_tls"] != false || len(fake.rules[1].Keys) != 2 {
+		t.Errorf("update: %d, keys %v", resp.StatusCode, fake.rules[1].Keys)
+	}
+	if resp, _ := wc.do("POST", "/rules/config-1/delete", url.Values{"csrf": {token}}); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("delete of a read-only rule: %d, want 403", resp.StatusCode)
+	}
+	if resp, _ := wc.do("GET", "/rules/nope", nil); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("edit of an unknown rule: %d, want 404", resp.StatusCode)
+	}
+	if resp, _ := wc.do("POST", "/rules/2/delete", url.Values{"csrf": {token}}); resp.StatusCode != http.StatusSeeOther || len(fake.rules) != 1 {
+		t.Errorf("delete: %d, %d rules left", resp.StatusCode, len(fake.rules))
+	}
+}
+
+func TestWebGreylist(t *testing.T) {
+	fake := &webFake{}
+	wc := newWebServer(t, fake)
+	token := wc.login()
+	_, page := wc.do("GET", "/greylist?client=192.0.2.9&sender=a@b.test&recipient=c@d.test", nil)
+	if !strings.Contains(page, "no reverse name 192.0.2.9") || !strings.Contains(page, `action="/greylist/release"`) {
+		t.Errorf("status:\n%s", page)
+	}
+	resp, _ := wc.do("POST", "/greylist/release", url.Values{"csrf": {token}, "client": {"192.0.2.9"}, "sender": {"a@b.test"}, "recipient": {"c@d.test"}})
+	if resp.StatusCode != http.StatusSeeOther || !strings.Contains(resp.Header.Get("Location"), "done=released") {
+		t.Errorf("release: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if resp, body := wc.do("POST", "/greylist/whitelist", url.Values{"csrf": {token}, "action": {"add"}}); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, `id="e-entry"`) {
+		t.Errorf("empty whitelist entry: %d", resp.StatusCode)
+	}
+	resp, _ = wc.do("POST", "/greylist/whitelist", url.Values{"csrf": {token}, "action": {"add"}, "entry": {"partner.test"}})
+	if resp.StatusCode != http.StatusSeeOther || len(fake.whitelist) != 1 {
+		t.Errorf("whitelist: %d, %v", resp.StatusCode, fake.whitelist)
+	}
+	if _, page := wc.do("GET", "/greylist", nil); !strings.Contains(page, "partner.test") {
+		t.Error("whitelist entry not listed")
 	}
 }
 
