@@ -58,16 +58,22 @@ type webUI struct {
 	sessions *sessionStore
 	pages    map[string]*template.Template
 	static   fs.FS
+	metrics  *webMetrics // nil: none
 }
 
 // webRoutes registers the web UI's pages.
 func (s *Server) webRoutes(mux *http.ServeMux) {
-	ui, err := newWebUI(s.console, s.log)
+	var console any
+	if s.console != nil { // a nil *Console in an interface would pass the type checks
+		console = s.console
+	}
+	ui, err := newWebUI(console, s.log)
 	if err != nil {
 		// The templates are embedded and parsed by the tests: this is a
 		// build error, not a run-time condition.
 		panic(err)
 	}
+	ui.metrics = newWebMetrics(s.console, ui.sessions)
 	ui.routes(mux)
 }
 
@@ -87,6 +93,7 @@ func newWebUI(console any, log *slog.Logger) (*webUI, error) {
 		sessions: newSessionStore(maxSessions, sessionIdle, sessionMaxAge)}
 	ui.sessions.evicted = func() {
 		log.Warn("admin web: session table full, evicted the idlest session", "max", maxSessions)
+		ui.metrics.sessionEvicted()
 	}
 	return ui, nil
 }
@@ -118,7 +125,9 @@ func (ui *webUI) routes(mux *http.ServeMux) {
 func (ui *webUI) headers(next http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		setSecurityHeaders(w.Header())
-		next(w, r)
+		rec := &statusRecorder{ResponseWriter: w}
+		next(rec, r)
+		ui.metrics.request(r, rec.status)
 	})
 }
 
@@ -131,6 +140,7 @@ func (ui *webUI) get(next pageHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		sess := ui.session(r)
 		if sess == nil {
+			ui.metrics.refused("no_session")
 			http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 			return
 		}
@@ -144,6 +154,7 @@ func (ui *webUI) post(next pageHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		sess := ui.session(r)
 		if sess == nil {
+			ui.metrics.refused("no_session")
 			ui.refuse(w, r, http.StatusUnauthorized, "Your session has ended. Log in again.")
 			return
 		}
@@ -152,6 +163,7 @@ func (ui *webUI) post(next pageHandler) http.HandlerFunc {
 			return
 		}
 		if !sess.validCSRF(r.PostFormValue("csrf")) {
+			ui.metrics.refused("csrf")
 			ui.log.Warn("admin web: form without a valid CSRF token refused", "user", sess.user, "path", r.URL.Path, "client", clientIP(r))
 			ui.refuse(w, r, http.StatusForbidden, "The form was refused: its security token is missing or wrong. Reload the page and try again.")
 			return

@@ -45,6 +45,7 @@ func (ui *webUI) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	field := r.PostFormValue("csrf")
 	if err != nil || field == "" || subtle.ConstantTimeCompare([]byte(c.Value), []byte(field)) != 1 {
 		ui.log.Warn("admin web: log-in form without a valid CSRF token refused", "client", clientIP(r))
+		ui.metrics.refused("login_csrf")
 		ui.refuse(w, r, http.StatusForbidden, "The form was refused: its security token is missing or wrong. Reload the log-in page and try again.")
 		return
 	}

@@ -19,6 +19,7 @@ import (
 
 	"spamgate/greylist"
 	"spamgate/history"
+	"spamgate/metrics"
 )
 
 // The web UI's HTTP-level tests: sessions, CSRF, headers, escaping. They
@@ -631,4 +632,59 @@ func FuzzParseSince(f *testing.F) {
 			t.Fatalf("parseSince(%q) = %v, after now", s, got)
 		}
 	})
+}
+
+// TestWebMetrics: refusals and evictions are counted in spamgate's
+// registry, beside the console's request counter.
+func TestWebMetrics(t *testing.T) {
+	m := metrics.New()
+	c := &Console{o: ConsoleOptions{Metrics: m}, m: newConsoleMetrics(m)}
+	ui, err := newWebUI(&webFake{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ui.metrics = newWebMetrics(c, ui.sessions)
+	ui.sessions.max = 1
+	mux := http.NewServeMux()
+	ui.routes(mux)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	jar, _ := cookiejar.New(nil)
+	wc := &webClient{t: t, base: srv.URL, c: &http.Client{Jar: jar, Timeout: 10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	wc.do("GET", "/rules", nil)                            // no session
+	wc.do("POST", "/login", url.Values{"name": {"admin"}}) // no log-in token
+	wc.login()
+	wc.do("POST", "/logout", url.Values{"csrf": {"forged"}}) // wrong token
+	wc.c.Jar, _ = cookiejar.New(nil)
+	wc.login() // the table holds one: the first session goes
+
+	got := map[string]float64{}
+	families, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		for _, mt := range f.GetMetric() {
+			name := f.GetName()
+			for _, l := range mt.GetLabel() {
+				name += "," + l.GetName() + "=" + l.GetValue()
+			}
+			got[name] = mt.GetCounter().GetValue() + mt.GetGauge().GetValue()
+		}
+	}
+	for name, want := range map[string]float64{
+		"spamgate_admin_web_refusals_total,reason=no_session":            1,
+		"spamgate_admin_web_refusals_total,reason=login_csrf":            1,
+		"spamgate_admin_web_refusals_total,reason=csrf":                  1,
+		"spamgate_admin_web_sessions_evicted_total":                      1,
+		"spamgate_admin_web_sessions":                                    1,
+		"spamgate_admin_requests_total,endpoint=POST /logout,status=403": 1,
+		"spamgate_admin_requests_total,endpoint=GET /rules,status=303":   1,
+		"spamgate_admin_requests_total,endpoint=POST /login,status=303":  2,
+	} {
+		if got[name] != want {
+			t.Errorf("%s = %v, want %v", name, got[name], want)
+		}
+	}
 }
