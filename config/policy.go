@@ -91,6 +91,10 @@ type TLSPolicyMap struct {
 	DNSSECNameservers []string `toml:"dnssec_nameservers"`
 	// DNSSECTimeout bounds one exchange with a validating resolver.
 	DNSSECTimeout Duration `toml:"dnssec_timeout"`
+	// TLSRPT adds Postfix 3.10's TLSRPT attributes (policy_type=sts,
+	// policy_domain, policy_ttl, mx_host_pattern, policy_string) to MTA-STS
+	// answers. Off by default: Postfix before 3.10 does not know them.
+	TLSRPT bool `toml:"tlsrpt"`
 	// Nexthop holds policies for relayhost-style destinations that are not
 	// domains, e.g. "[smarthost.example.net]:587".
 	Nexthop []NexthopPolicy `toml:"nexthop"`

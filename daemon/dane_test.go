@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"spamgate/dane/danetest"
+	"spamgate/mtasts"
 )
 
 const daneHash = "8d02536c887482bc34ff54e41d2ba659bf85b341a0a20afadb5813dcfbcf286d"
@@ -92,6 +93,7 @@ func TestTLSPolicyMapDANE(t *testing.T) {
 		{"DANE and MTA-STS: DANE", "sts.test", "OK dane"},
 		{"unsigned zone, require_tls: encrypt", "plain.test", "OK encrypt"},
 		{"bracketed next hop: no DANE lookup", "[mx.dane.secure.test]:25", "NOTFOUND "},
+		{"parent-domain key (Postfix asks it after a NOTFOUND): no lookup", ".secure.test", "NOTFOUND "},
 	} {
 		t.Run(tt.name, func(t *testing.T) { ask(t, tt.key, tt.want) })
 	}
@@ -134,6 +136,65 @@ func TestTLSPolicyMapDANE(t *testing.T) {
 	} {
 		if !strings.Contains(body, series) {
 			t.Errorf("/metrics lacks %s", series)
+		}
+	}
+}
+
+// TestTLSPolicyMapTLSRPT: with tlsrpt = true an MTA-STS answer carries
+// Postfix 3.10's TLSRPT attributes; answers from other sources never do
+// (Postfix refuses them on a non-STS policy), and tlsrpt = false (the
+// default, for Postfix < 3.10) gives the bare policy.
+func TestTLSPolicyMapTLSRPT(t *testing.T) {
+	caFile := startPolicyHost(t, "mta-sts.sts.test", "version: STSv1\r\nmode: enforce\r\nmx: mx1.sts.test\r\nmx: *.backup.sts.test\r\nmax_age: 86400\r\nx-ext: {ignored}\r\n")
+	const sts = "OK secure match=mx1.sts.test:.backup.sts.test servername=hostname"
+	const attrs = " policy_type=sts policy_domain=sts.test policy_ttl=3600" +
+		" mx_host_pattern=mx1.sts.test mx_host_pattern=*.backup.sts.test" +
+		" { policy_string = version: STSv1 } { policy_string = mode: enforce }" +
+		" { policy_string = mx: mx1.sts.test } { policy_string = mx: *.backup.sts.test }" +
+		" { policy_string = max_age: 86400 }"
+	for _, tc := range []struct {
+		tlsrpt bool
+		want   map[string]string
+	}{
+		{true, map[string]string{
+			"sts.test":                    sts + attrs,
+			"tls.example":                 "OK encrypt protocols=>=TLSv1.2",
+			"praxis.example":              "OK secure match=.mx.praxis.example",
+			"[smarthost.example.net]:587": "OK secure match=smarthost.example.net",
+			"plain.test":                  "NOTFOUND ",
+		}},
+		{false, map[string]string{"sts.test": sts}},
+	} {
+		t.Run(fmt.Sprintf("tlsrpt=%v", tc.tlsrpt), func(t *testing.T) {
+			cfg := strings.Replace(fmt.Sprintf(tlsMapConfig, caFile), "mta_sts = true\n",
+				fmt.Sprintf("mta_sts = true\ntlsrpt = %v\n", tc.tlsrpt), 1)
+			r := startRig(t, cfg)
+			addr := r.d.TLSPolicyMapAddr().String()
+			for key, want := range tc.want {
+				if got := socketmapQuery(t, addr, "tlspolicy", key); got != want {
+					t.Errorf("%s:\n got %q\nwant %q", key, got, want)
+				}
+			}
+		})
+	}
+}
+
+// TestTLSRPTAttributesTTL: policy_ttl is what is left of the policy's
+// max_age, at most an hour, at least a second.
+func TestTLSRPTAttributesTTL(t *testing.T) {
+	now := time.Now()
+	for _, tc := range []struct {
+		fetched time.Time
+		maxAge  time.Duration
+		want    string
+	}{
+		{now, 86400 * time.Second, "policy_ttl=3600 "},
+		{now.Add(-time.Hour), 90 * time.Minute, "policy_ttl=1800 "},
+		{now.Add(-2 * time.Hour), time.Hour, "policy_ttl=1 "},
+	} {
+		p := &mtasts.Policy{Version: "STSv1", Mode: "enforce", MX: []string{"mx.example"}, MaxAge: tc.maxAge, Fetched: tc.fetched}
+		if got := tlsrptAttributes("example", p, now); !strings.Contains(got, tc.want) {
+			t.Errorf("fetched %v ago, max_age %v: %q, want %q", now.Sub(tc.fetched), tc.maxAge, got, tc.want)
 		}
 	}
 }

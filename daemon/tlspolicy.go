@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -136,7 +137,7 @@ func (t *tlsPolicyMap) answer(ctx context.Context, mapName, key string) socketma
 		return socketmap.Perm("unknown map " + mapName)
 	}
 	key = strings.ToLower(strings.TrimSpace(key))
-	d, _ := t.out.decide(ctx, cfg, t.d.Engine().Policy(), key, false)
+	d, _, sts := t.out.decide(ctx, cfg, t.d.Engine().Policy(), key, false)
 	t.d.log.Debug("tls policy", "nexthop", key, "status", d.Status, "policy", d.Policy, "source", d.Source, "why", d.Why)
 	if t.answers != nil {
 		t.answers.WithLabelValues(d.Source).Inc()
@@ -146,18 +147,60 @@ func (t *tlsPolicyMap) answer(ctx context.Context, mapName, key string) socketma
 		// Postfix logs the reason with the deferral; the DNS details are in our log.
 		return socketmap.Temp("DNSSEC lookup failed for a domain that requires TLS")
 	}
-	return socketmap.Reply{Status: d.Status, Value: d.Policy}
+	value := d.Policy
+	if cfg.TLSPolicyMap.TLSRPT && d.Source == dane.SourceMTASTS && sts != nil {
+		domain, _ := nexthopDomain(key)
+		value += tlsrptAttributes(domain, sts, time.Now())
+	}
+	return socketmap.Reply{Status: d.Status, Value: value}
+}
+
+// tlsrptMaxTTL caps policy_ttl: our answer for a domain can change before
+// its MTA-STS policy expires (TLSA records published, a rule edited), and
+// Postfix caches the answer that long in each smtp process.
+const tlsrptMaxTTL = time.Hour
+
+// tlsrptAttributes are the TLSRPT attributes Postfix 3.10 takes after an
+// MTA-STS answer (TLSRPT_README, "MTA-STS Support via smtp_tls_policy_maps"):
+// policy_type=sts, policy_domain, policy_ttl (seconds), one mx_host_pattern
+// per mx: line and one "{ policy_string = LINE }" per policy line (RFC 8460
+// 4.4). Postfix refuses them on any other answer (DANE it reports itself).
+// The lines are rebuilt from the parsed policy: unknown extension fields are
+// left out, and a value with a brace (which would end Postfix's { } quoting)
+// cannot occur in a parsed host pattern.
+func tlsrptAttributes(domain string, p *mtasts.Policy, now time.Time) string {
+	ttl := min(p.Expires().Sub(now), tlsrptMaxTTL)
+	ttl = max(ttl, time.Second)
+	var b strings.Builder
+	fmt.Fprintf(&b, " policy_type=sts policy_domain=%s policy_ttl=%d", domain, int(ttl.Seconds()))
+	for _, mx := range p.MX {
+		b.WriteString(" mx_host_pattern=" + mx)
+	}
+	lines := []string{"version: " + p.Version, "mode: " + p.Mode}
+	for _, mx := range p.MX {
+		lines = append(lines, "mx: "+mx)
+	}
+	lines = append(lines, "max_age: "+strconv.Itoa(int(p.MaxAge.Seconds())))
+	for _, l := range lines {
+		if !strings.ContainsAny(l, "{}") {
+			b.WriteString(" { policy_string = " + l + " }")
+		}
+	}
+	return b.String()
 }
 
 // decide gathers the inputs in precedence order. Unless all is set (for
 // explain's warning), DANE and MTA-STS are looked up only when nothing
 // stronger has answered.
-func (o outbound) decide(ctx context.Context, cfg *config.Config, pol *policy.Policy, key string, all bool) (dane.Decision, dane.Inputs) {
+//
+// The MTA-STS policy is returned when one was looked up (for the TLSRPT
+// attributes).
+func (o outbound) decide(ctx context.Context, cfg *config.Config, pol *policy.Policy, key string, all bool) (dane.Decision, dane.Inputs, *mtasts.Policy) {
 	var in dane.Inputs
 	for _, n := range cfg.TLSPolicyMap.Nexthop {
 		if strings.EqualFold(n.Nexthop, key) {
 			in.Nexthop = n.Policy
-			return dane.Decide(in), in
+			return dane.Decide(in), in, nil
 		}
 	}
 	domain, bracketed := nexthopDomain(key)
@@ -169,7 +212,7 @@ func (o outbound) decide(ctx context.Context, cfg *config.Config, pol *policy.Po
 			in.Protocols = ">=" + rule.MinTLSVersion
 		}
 		if in.RuleExplicit != "" && !all {
-			return dane.Decide(in), in
+			return dane.Decide(in), in, nil
 		}
 	}
 	// DANE and MTA-STS are about MX delivery: a bracketed next hop (no MX
@@ -179,7 +222,7 @@ func (o outbound) decide(ctx context.Context, cfg *config.Config, pol *policy.Po
 	// ".example.org" (its parent-domain match): a table key, not a name
 	// to look up (the e2e test saw DANE lookups of ".test" fail as errors).
 	if bracketed || strings.HasPrefix(domain, ".") {
-		return dane.Decide(in), in
+		return dane.Decide(in), in, nil
 	}
 	if o.dane != nil {
 		// Within the socketmap's 10 s, leaving MTA-STS time to answer: a
@@ -189,22 +232,24 @@ func (o outbound) decide(ctx context.Context, cfg *config.Config, pol *policy.Po
 		cancel()
 		in.DANE = &r
 		if r.Usable() && !all {
-			return dane.Decide(in), in
+			return dane.Decide(in), in, nil
 		}
 		if r.Err != nil {
 			o.log.Warn("dane lookup failed", "domain", domain, "error", r.Err)
 		}
 	}
 	// A require_tls domain whose DNSSEC failed is TEMP whatever MTA-STS says.
+	var sts *mtasts.Policy
 	if o.mtasts != nil && (all || !(in.RequireTLS && in.DANE != nil && in.DANE.Err != nil)) {
 		p, err := o.mtasts.Lookup(ctx, domain)
 		if err != nil {
 			o.log.Warn("mta-sts lookup failed; delivering without it", "domain", domain, "error", err)
 		} else if p != nil {
 			in.MTASTS, in.MTASTSID = p.PostfixPolicy(), p.ID
+			sts = p
 		}
 	}
-	return dane.Decide(in), in
+	return dane.Decide(in), in, sts
 }
 
 // OutboundExplanation is the smtp_tls_policy_maps answer for a next hop
@@ -227,7 +272,7 @@ func ExplainOutbound(ctx context.Context, cfg *config.Config, pol *policy.Policy
 		return OutboundExplanation{}, err
 	}
 	key = strings.ToLower(strings.TrimSpace(key))
-	d, in := o.decide(ctx, cfg, pol, key, true)
+	d, in, _ := o.decide(ctx, cfg, pol, key, true)
 	e := OutboundExplanation{Nexthop: key, Decision: d, Inputs: in}
 	if in.Nexthop == "" {
 		e.Warning = dane.Weaker(in.RuleExplicit, in)
