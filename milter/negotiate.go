@@ -23,16 +23,18 @@ func protocol(needsBody bool) gomilter.OptProtocol {
 	return p
 }
 
-// symList names the macros spamgate reads, per stage. Asking for them here
+// symList names the macros spamgate reads, per stage, and no others: Postfix
+// looks up and sends every macro listed, at every event of the stage (the
+// end-of-header list goes with each header field). Asking for them here
 // spares the admin the milter_*_macros settings in main.cf. Postfix replaces
 // all its macro lists for this milter with these, so every stage that needs
 // one is listed. The TLS facts are asked for at MAIL too: a client that does
 // not send EHLO again after STARTTLS would otherwise never show them.
 var symList = map[gomilter.Stage][]string{
-	gomilter.StageConnect:  {"j", "{daemon_name}", "{client_addr}", "{client_name}", "{client_ptr}", "{client_resolve}"},
-	gomilter.StageHelo:     {"{tls_version}", "{cipher}", "{cipher_bits}", "{cert_subject}", "{cert_issuer}"},
-	gomilter.StageMailFrom: {"i", "{auth_type}", "{auth_authen}", "{tls_version}", "{cipher}", "{cipher_bits}"},
-	gomilter.StageRcptTo:   {"i", "{rcpt_addr}"},
+	gomilter.StageConnect:  {"j", "{client_addr}"},
+	gomilter.StageHelo:     {"{tls_version}", "{cipher}", "{cipher_bits}"},
+	gomilter.StageMailFrom: {"i", "{auth_authen}", "{tls_version}", "{cipher}", "{cipher_bits}"},
+	gomilter.StageRcptTo:   {"i"},
 	gomilter.StageEOH:      {"i"},
 	gomilter.StageEOM:      {"i"},
 }

@@ -51,10 +51,10 @@ const (
 
 func floorSymList() map[gomilter.Stage][]string {
 	return map[gomilter.Stage][]string{
-		gomilter.StageConnect:  {"j", "{daemon_name}", "{client_addr}", "{client_name}", "{client_ptr}", "{client_resolve}"},
-		gomilter.StageHelo:     {"{tls_version}", "{cipher}", "{cipher_bits}", "{cert_subject}", "{cert_issuer}"},
-		gomilter.StageMailFrom: {"i", "{auth_type}", "{auth_authen}", "{tls_version}", "{cipher}", "{cipher_bits}"},
-		gomilter.StageRcptTo:   {"i", "{rcpt_addr}"},
+		gomilter.StageConnect:  {"j", "{client_addr}"},
+		gomilter.StageHelo:     {"{tls_version}", "{cipher}", "{cipher_bits}"},
+		gomilter.StageMailFrom: {"i", "{auth_authen}", "{tls_version}", "{cipher}", "{cipher_bits}"},
+		gomilter.StageRcptTo:   {"i"},
 		gomilter.StageEOH:      {"i"},
 		gomilter.StageEOM:      {"i"},
 	}
