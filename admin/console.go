@@ -40,8 +40,9 @@ type ConsoleOptions struct {
 	// reads the policy, the admin rule source, the greylist store and runs
 	// explain through it, so that it sees what the milter sees.
 	Engine func() *engine.Engine
-	// History is the decision history; nil answers ErrUnavailable for
-	// decisions, rollout and the dashboard.
+	// History is the decision history; nil means the engine in force's
+	// (Engine.History), and without either, decisions, rollout and the
+	// dashboard answer ErrUnavailable.
 	History history.Store
 	// UsersFile holds "name:bcrypt-hash" lines; re-read when it changes.
 	UsersFile string
@@ -134,12 +135,24 @@ func (c *Console) Explain(ctx context.Context, req ExplainRequest) (*engine.Repo
 // ExplainRequest is a transaction to explain (engine.ExplainRequest).
 type ExplainRequest = engine.ExplainRequest
 
+// history is the decision history store, or ErrUnavailable.
+func (c *Console) history() (history.Store, error) {
+	if c.o.History != nil {
+		return c.o.History, nil
+	}
+	if h := c.o.Engine().History(); h != nil {
+		return h, nil
+	}
+	return nil, fmt.Errorf("decision history: %w ([admin] history_store = \"off\")", ErrUnavailable)
+}
+
 // Decisions returns the recorded transactions that match f, newest first.
 func (c *Console) Decisions(ctx context.Context, f history.Filter) ([]history.Record, error) {
-	if c.o.History == nil {
-		return nil, fmt.Errorf("decision history: %w ([admin] history_store = \"off\")", ErrUnavailable)
+	h, err := c.history()
+	if err != nil {
+		return nil, err
 	}
-	recs, err := c.o.History.Query(ctx, f)
+	recs, err := h.Query(ctx, f)
 	if err != nil {
 		return nil, fmt.Errorf("decision history: %w", err)
 	}
@@ -150,8 +163,9 @@ func (c *Console) Decisions(ctx context.Context, f history.Filter) ([]history.Re
 // pattern over cleartext (or below minTLS) in the last days days, and so
 // would bounce if a require_tls rule for pattern were switched on.
 func (c *Console) Rollout(ctx context.Context, pattern string, days int, minTLS string) ([]history.RolloutRow, error) {
-	if c.o.History == nil {
-		return nil, fmt.Errorf("decision history: %w ([admin] history_store = \"off\")", ErrUnavailable)
+	h, err := c.history()
+	if err != nil {
+		return nil, err
 	}
 	if pattern == "" {
 		return nil, &ValidationError{Msg: "recipient: a rule's recipient pattern is required (user@example.org, example.org, .example.org or *)"}
@@ -165,7 +179,7 @@ func (c *Console) Rollout(ctx context.Context, pattern string, days int, minTLS 
 	if err := checkTLSVersion(minTLS); err != nil {
 		return nil, err
 	}
-	rows, err := c.o.History.Rollout(ctx, pattern, c.now().Add(-time.Duration(days)*24*time.Hour), minTLS)
+	rows, err := h.Rollout(ctx, pattern, c.now().Add(-time.Duration(days)*24*time.Hour), minTLS)
 	if err != nil {
 		return nil, fmt.Errorf("rollout: %w", err)
 	}
@@ -175,10 +189,11 @@ func (c *Console) Rollout(ctx context.Context, pattern string, days int, minTLS 
 // Dashboard summarizes the last 24 hours: refusals per check, TLS
 // versions seen.
 func (c *Console) Dashboard(ctx context.Context) (history.Stats, error) {
-	if c.o.History == nil {
-		return history.Stats{}, fmt.Errorf("decision history: %w ([admin] history_store = \"off\")", ErrUnavailable)
+	h, err := c.history()
+	if err != nil {
+		return history.Stats{}, err
 	}
-	st, err := c.o.History.Stats(ctx, c.now().Add(-24*time.Hour))
+	st, err := h.Stats(ctx, c.now().Add(-24*time.Hour))
 	if err != nil {
 		return history.Stats{}, fmt.Errorf("dashboard: %w", err)
 	}

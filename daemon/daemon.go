@@ -15,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"spamgate/admin"
 	"spamgate/config"
 	"spamgate/dnsx"
 	"spamgate/engine"
@@ -44,7 +45,8 @@ type Daemon struct {
 
 	stopWatch context.CancelFunc // stops the table-file watcher of the configuration in force
 
-	tlsMap  *tlsPolicyMap // nil unless [tls_policy_map] enabled
+	tlsMap  *tlsPolicyMap  // nil unless [tls_policy_map] enabled
+	admin   *admin.Running // nil unless [admin] listen is set
 	metrics *metrics.Metrics
 }
 
@@ -80,6 +82,10 @@ func Start(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Daemon,
 		MaxSessionsPerPeer: cfg.Milter.MaxSessionsPerPeer, Registerer: d.metrics.Registry()})
 	go func() { d.served <- d.srv.Serve(ln) }()
 	if err := d.startTLSPolicyMap(cfg); err != nil {
+		d.Shutdown(context.Background())
+		return nil, err
+	}
+	if err := d.startAdmin(cfg); err != nil {
 		d.Shutdown(context.Background())
 		return nil, err
 	}
@@ -231,6 +237,9 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 			if merr := d.tlsMap.shutdown(ctx); err == nil {
 				err = merr
 			}
+		}
+		if aerr := d.stopAdmin(ctx); err == nil {
+			err = aerr
 		}
 		d.engine.Load().Close()
 		d.cancel()

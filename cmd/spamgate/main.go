@@ -55,6 +55,9 @@ commands:
   greylist status|release|whitelist|unwhitelist|list|counts [-config FILE] …
                                inspect and change the greylist store (see
                                "spamgate greylist -h")
+  admin passwd NAME -file USERS_FILE
+                               add an admin console user or change its password
+                               (read from standard input; bcrypt)
   version                      print the version
 
 Run "spamgate COMMAND -h" for the flags of a command.
@@ -87,6 +90,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return recipientsCmd(args[1:], stdout, stderr)
 	case "greylist":
 		return greylistCmd(args[1:], stdout, stderr)
+	case "admin":
+		return adminCmd(args[1:], os.Stdin, stdout, stderr)
 	case "check-config":
 		return checkConfig(args[1:], stdout, stderr)
 	case "version":
