@@ -187,9 +187,26 @@ func (r *Resolver) addressStatus(ctx context.Context, name string) (Status, erro
 }
 
 // usableTLSA is RFC 7672 3.1: SMTP uses DANE-TA(2) and DANE-EE(3) only;
-// selectors Cert(0) and SPKI(1); matching Full(0), SHA2-256(1), SHA2-512(2).
+// selectors Cert(0) and SPKI(1); matching Full(0), SHA2-256(1), SHA2-512(2),
+// with data of the digest's length (RFC 7671 5.1: a malformed record is
+// unusable). miekg/dns reads a truncated rdata ("03 01", no matching type
+// nor data) as "3 1 0" with no data: counted usable, a domain whose only
+// TLSA record is broken got "dane-only", a deferral where Postfix sees no
+// usable record and require_tls means "encrypt" (dane/hostile_test.go).
 func usableTLSA(t *dns.TLSA) bool {
-	return (t.Usage == 2 || t.Usage == 3) && t.Selector <= 1 && t.MatchingType <= 2
+	if t.Usage != 2 && t.Usage != 3 || t.Selector > 1 {
+		return false
+	}
+	n := len(t.Certificate) / 2 // hex
+	switch t.MatchingType {
+	case 0:
+		return n > 0
+	case 1:
+		return n == 32
+	case 2:
+		return n == 64
+	}
+	return false
 }
 
 // MarshalJSON writes Err as a string (explain -json); an error value

@@ -108,6 +108,11 @@ func (r *Resolver) exchange(ctx context.Context, q *dns.Msg, server string) (*dn
 		return resp, err
 	}
 	resp, _, err = r.tcp.ExchangeContext(ctx, q, server)
+	if err == nil && resp.Truncated {
+		// Incomplete even over TCP: its empty answer must not read as a
+		// secure "no TLSA records" (dane/hostile_test.go).
+		return nil, errors.New("truncated over TCP")
+	}
 	return resp, err
 }
 

@@ -26,6 +26,10 @@ type Zone struct {
 	// Bogus lists owner names whose RRSIGs are broken: unbound answers
 	// SERVFAIL for them.
 	Bogus []string
+	// Raw are records added as they are, signed like the others: for
+	// hostile tests, e.g. a *dns.RFC3597 of type TLSA whose rdata does not
+	// parse, which a zone-file line cannot express.
+	Raw []dns.RR
 
 	key    *dns.DNSKEY
 	signer crypto.Signer
@@ -57,6 +61,9 @@ func (z *Zone) prepare(t testing.TB) {
 			t.Fatalf("danetest: %q: %v", l, err)
 		}
 		add(rr)
+	}
+	for _, rr := range z.Raw {
+		add(dns.Copy(rr))
 	}
 	if !z.Signed {
 		return
