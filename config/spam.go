@@ -7,6 +7,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"spamgate/score"
 )
 
 // IPRev is the [iprev] table: the client's reverse DNS, forward-confirmed
@@ -114,9 +116,13 @@ type Score struct {
 	// KillAction: "reject" (550 5.7.1) or "quarantine" (Postfix's hold queue).
 	KillAction string `toml:"kill_action"`
 	// SubjectTag, when not empty, is put before the Subject of tagged mail.
-	SubjectTag string      `toml:"subject_tag"`
-	Points     ScorePoints `toml:"points"`
-	Spamd      Spamd       `toml:"spamd"`
+	SubjectTag string `toml:"subject_tag"`
+	// HeaderFields are the X-Spam-* fields added (X-Spam-Flag only to
+	// spam): SpamAssassin's four by default. Each is one more header edit
+	// for Postfix; filters that read only X-Spam-Flag need no others.
+	HeaderFields []string    `toml:"header_fields"`
+	Points       ScorePoints `toml:"points"`
+	Spamd        Spamd       `toml:"spamd"`
 }
 
 // ScorePoints are the points each finding adds.
@@ -180,6 +186,7 @@ func defaultRecipients() Recipients {
 
 func defaultScore() Score {
 	return Score{Enabled: true, TagLevel: 4.5, KillLevel: 16, KillAction: "reject",
+		HeaderFields: []string{"X-Spam-Flag", "X-Spam-Score", "X-Spam-Level", "X-Spam-Status"},
 		Points: ScorePoints{DNSBL: 3, SPFFail: 3, SPFSoftfail: 1.5, SPFNeutral: 0.5, SPFNone: 0.8,
 			SPFPermerror: 1, SPFTemperror: 0.3, DKIMFail: 1.5, DMARCFail: 2, DMARCQuarantine: 5, ARCFail: 1,
 			RDNSNone: 1.5, RDNSUnconfirmed: 1, RDNSDynamic: 1.5, HeloIPLiteral: 1, HeloUnresolved: 0.8,
@@ -321,6 +328,9 @@ func (c *Config) validateScore(bad func(key, format string, args ...any)) {
 	}
 	if s.KillAction != "reject" && s.KillAction != "quarantine" {
 		bad("score.kill_action", "%q is not reject or quarantine", s.KillAction)
+	}
+	if _, err := score.ParseFieldSet(s.HeaderFields); err != nil {
+		bad("score.header_fields", "%v", err)
 	}
 	if d := s.Spamd; d.Enabled {
 		if _, _, err := net.SplitHostPort(d.Address); err != nil {

@@ -25,6 +25,7 @@ import (
 	"spamgate/policy"
 	"spamgate/policyredis"
 	"spamgate/recipients"
+	"spamgate/score"
 	"spamgate/spamc"
 	"spamgate/spf"
 )
@@ -60,6 +61,8 @@ type Engine struct {
 	internal   []netip.Prefix
 	spf        checks.SPFPolicy
 	timeout    time.Duration
+	// scoreFields are the X-Spam-* fields to add ([score] header_fields).
+	scoreFields score.FieldSet
 
 	// adminRules is the [admin] rules_file source, changed live by the
 	// admin console (taken over by reloads); nil without one.
@@ -95,6 +98,9 @@ func New(cfg *config.Config, r Resolver, log *slog.Logger, prev *Engine) (*Engin
 	}
 	if e.policy, _, err = LoadPolicy(cfg, log); err != nil {
 		return nil, err
+	}
+	if e.scoreFields, err = score.ParseFieldSet(cfg.Score.HeaderFields); err != nil {
+		return nil, fmt.Errorf("score.header_fields: %w", err)
 	}
 	if e.exempt, err = newTLSExempt(cfg.Policy); err != nil {
 		return nil, err

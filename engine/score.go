@@ -187,7 +187,7 @@ func (s *Session) applyScore(sh *score.Sheet) ([]HeaderChange, *checks.Reply) {
 	}
 	// Each is inserted at the top: the last inserted ends up first, so they
 	// go in reverse to keep SpamAssassin's order (Flag, Score, Level, Status).
-	fields := sh.Headers(l)
+	fields := sh.Headers(l, s.e.scoreFields)
 	for i := len(fields) - 1; i >= 0; i-- {
 		changes = append(changes, HeaderChange{Name: fields[i].Name, Value: fields[i].Value})
 	}

@@ -1,6 +1,7 @@
 package score
 
 import (
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -32,24 +33,63 @@ const maxStars = 50
 // point, negative scores included, as in SpamAssassin: rules test it with
 // "contains ****", so its absence would change nothing, but its presence
 // tells that the message was scanned.
-func (s *Sheet) Headers(l Levels) []Field {
+//
+// only names the fields wanted ([score] header_fields); nil means all four.
+// Each one costs Postfix a header edit of the queue file.
+func (s *Sheet) Headers(l Levels, only FieldSet) []Field {
 	l = l.withDefaults()
 	spam := s.Verdict(l) != Ham
 	score := scoreTag(s.sum(), l.Tag, spam)
-	var fs []Field
-	if spam {
+	fs := make([]Field, 0, 4)
+	if spam && only.has(FieldFlag) {
 		fs = append(fs, Field{"X-Spam-Flag", "YES"})
 	}
-	fs = append(fs,
-		Field{"X-Spam-Score", score},
-		Field{"X-Spam-Level", stars(s.sum())},
-		Field{"X-Spam-Status", s.status(spam, score, l.Tag)},
-	)
+	if only.has(FieldScore) {
+		fs = append(fs, Field{"X-Spam-Score", score})
+	}
+	if only.has(FieldLevel) {
+		fs = append(fs, Field{"X-Spam-Level", stars(s.sum())})
+	}
+	if only.has(FieldStatus) {
+		fs = append(fs, Field{"X-Spam-Status", s.status(spam, score, l.Tag)})
+	}
 	for i := range fs {
 		fs[i].Value = fold(fs[i].Name, fs[i].Value)
 	}
 	return fs
 }
+
+// FieldSet names the X-Spam-* fields to add; the zero value means all.
+type FieldSet uint8
+
+// The fields of a FieldSet.
+const (
+	FieldFlag FieldSet = 1 << iota
+	FieldScore
+	FieldLevel
+	FieldStatus
+	// FieldsNone is an empty set that is not the zero value: no field.
+	FieldsNone FieldSet = 1 << 7
+)
+
+// fieldNames maps the field names of [score] header_fields to the set.
+var fieldNames = map[string]FieldSet{"x-spam-flag": FieldFlag, "x-spam-score": FieldScore,
+	"x-spam-level": FieldLevel, "x-spam-status": FieldStatus}
+
+// ParseFieldSet reads a [score] header_fields list (case-insensitive names).
+func ParseFieldSet(names []string) (FieldSet, error) {
+	set := FieldsNone
+	for _, n := range names {
+		f, ok := fieldNames[strings.ToLower(n)]
+		if !ok {
+			return 0, fmt.Errorf("%q is not X-Spam-Flag, X-Spam-Score, X-Spam-Level or X-Spam-Status", n)
+		}
+		set |= f
+	}
+	return set, nil
+}
+
+func (f FieldSet) has(x FieldSet) bool { return f == 0 || f&x != 0 }
 
 // status is the X-Spam-Status value before folding.
 func (s *Sheet) status(spam bool, score string, tag float64) string {

@@ -124,7 +124,7 @@ func TestHeadersLikeSpamAssassin(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := render(tt.sheet.Headers(Levels{})); got != tt.want {
+			if got := render(tt.sheet.Headers(Levels{}, 0)); got != tt.want {
 				t.Errorf("got\n%s\nwant\n%s", got, tt.want)
 			}
 		})
@@ -134,7 +134,7 @@ func TestHeadersLikeSpamAssassin(t *testing.T) {
 // TestHeadersRequired checks that required= follows the tag level and that
 // the bug-6419 adjustment uses it.
 func TestHeadersRequired(t *testing.T) {
-	got := render(sheet("SG_A", 4.96).Headers(Levels{Tag: 5, Kill: 20}))
+	got := render(sheet("SG_A", 4.96).Headers(Levels{Tag: 5, Kill: 20}, 0))
 	want := "X-Spam-Score: 4.9\n" +
 		"X-Spam-Level: ****\n" +
 		"X-Spam-Status: No, score=4.9 required=5.0 tests=SG_A autolearn=disabled\n" +
@@ -155,5 +155,43 @@ func TestIsSpamHeader(t *testing.T) {
 		if got := IsSpamHeader(name); got != want {
 			t.Errorf("IsSpamHeader(%q) = %v, want %v", name, got, want)
 		}
+	}
+}
+
+// TestHeaderFieldSet checks [score] header_fields: only the fields named
+// are added, X-Spam-Flag still only to spam, and an empty list adds none.
+func TestHeaderFieldSet(t *testing.T) {
+	names := func(fs []Field) string {
+		var out []string
+		for _, f := range fs {
+			out = append(out, f.Name)
+		}
+		return strings.Join(out, ",")
+	}
+	spam, ham := sheet("SG_A", 9), sheet("SG_A", 1)
+	tests := []struct {
+		fields    []string
+		spam, ham string
+	}{
+		{[]string{"X-Spam-Flag", "X-Spam-Score", "X-Spam-Level", "X-Spam-Status"},
+			"X-Spam-Flag,X-Spam-Score,X-Spam-Level,X-Spam-Status", "X-Spam-Score,X-Spam-Level,X-Spam-Status"},
+		{[]string{"x-spam-flag"}, "X-Spam-Flag", ""},
+		{[]string{"X-Spam-Status", "X-Spam-Flag"}, "X-Spam-Flag,X-Spam-Status", "X-Spam-Status"},
+		{nil, "", ""},
+	}
+	for _, tt := range tests {
+		set, err := ParseFieldSet(tt.fields)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := names(spam.Headers(Levels{}, set)); got != tt.spam {
+			t.Errorf("%v, spam: %q, want %q", tt.fields, got, tt.spam)
+		}
+		if got := names(ham.Headers(Levels{}, set)); got != tt.ham {
+			t.Errorf("%v, ham: %q, want %q", tt.fields, got, tt.ham)
+		}
+	}
+	if _, err := ParseFieldSet([]string{"X-Spam-Report"}); err == nil {
+		t.Error("X-Spam-Report accepted")
 	}
 }
