@@ -3,10 +3,14 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
+
+	"spamgate/config"
 	"spamgate/dane/danetest"
 	"spamgate/mtasts"
 )
@@ -197,4 +201,79 @@ func TestTLSRPTAttributesTTL(t *testing.T) {
 			t.Errorf("fetched %v ago, max_age %v: %q, want %q", now.Sub(tc.fetched), tc.maxAge, got, tc.want)
 		}
 	}
+}
+
+// TestTLSPolicyMapIgnoresUntrustedAD: a resolver that sets AD on everything
+// (here [dns] nameservers, what the milter's checks use) never makes a DANE
+// answer; only dnssec_nameservers are believed. plain.test is unsigned:
+// unbound, the trusted one, says insecure, so require_tls gives "encrypt".
+func TestTLSPolicyMapIgnoresUntrustedAD(t *testing.T) {
+	auth := danetest.StartAuth(t, daneZones()...)
+	ub := danetest.StartUnbound(t, auth)
+	liar := startLyingResolver(t)
+	const cfg = `
+[tls_policy_map]
+enabled = true
+listen = "inet:127.0.0.1:0"
+dane = true
+dnssec_nameservers = [%q]
+dnssec_timeout = "300ms"
+[[policy.rule]]
+recipient = "plain.test"
+require_tls = true
+`
+	for _, tc := range []struct {
+		name, dnssec, want string
+	}{
+		{"AD from [dns] nameservers is ignored", ub.Addr, "OK encrypt"},
+		// The contrast: whatever dnssec_nameservers names is believed,
+		// which is why it must be a validating resolver the admin runs.
+		{"AD from dnssec_nameservers is believed", liar, "OK dane-only"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := startRigOpts(t, rigOptions{extra: fmt.Sprintf(cfg, tc.dnssec),
+				tweak: func(c *config.Config) { c.DNS.Nameservers = []string{liar} }})
+			if got := socketmapQuery(t, r.d.TLSPolicyMapAddr().String(), "tlspolicy", "plain.test"); got != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// startLyingResolver answers every MX, A and TLSA question with a record
+// and the AD bit, as a hostile or broken resolver could.
+func startLyingResolver(t *testing.T) string {
+	t.Helper()
+	h := dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(q)
+		m.AuthenticatedData = true
+		name := q.Question[0].Name
+		var rr string
+		switch q.Question[0].Qtype {
+		case dns.TypeMX:
+			rr = name + " 300 IN MX 10 mx." + name
+		case dns.TypeA:
+			rr = name + " 300 IN A 127.0.0.1"
+		case dns.TypeTLSA:
+			rr = name + " 300 IN TLSA 3 1 1 " + daneHash
+		}
+		if rr != "" {
+			if r, err := dns.NewRR(rr); err == nil {
+				m.Answer = append(m.Answer, r)
+			}
+		}
+		_ = w.WriteMsg(m)
+	})
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &dns.Server{PacketConn: pc, Handler: h}
+	started := make(chan struct{})
+	s.NotifyStartedFunc = func() { close(started) }
+	go func() { _ = s.ActivateAndServe() }()
+	<-started
+	t.Cleanup(func() { _ = s.Shutdown() })
+	return pc.LocalAddr().String()
 }
