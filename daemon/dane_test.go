@@ -146,7 +146,7 @@ func TestTLSPolicyMapDANE(t *testing.T) {
 
 // TestTLSPolicyMapTLSRPT: with tlsrpt = true an MTA-STS answer carries
 // Postfix 3.10's TLSRPT attributes; answers from other sources never do
-// (Postfix refuses them on a non-STS policy), and tlsrpt = false (the
+// (TLSRPT_README: an error on a non-STS policy), and tlsrpt = false (the
 // default, for Postfix < 3.10) gives the bare policy.
 func TestTLSPolicyMapTLSRPT(t *testing.T) {
 	caFile := startPolicyHost(t, "mta-sts.sts.test", "version: STSv1\r\nmode: enforce\r\nmx: mx1.sts.test\r\nmx: *.backup.sts.test\r\nmax_age: 86400\r\nx-ext: {ignored}\r\n")

@@ -164,7 +164,8 @@ const tlsrptMaxTTL = time.Hour
 // MTA-STS answer (TLSRPT_README, "MTA-STS Support via smtp_tls_policy_maps"):
 // policy_type=sts, policy_domain, policy_ttl (seconds), one mx_host_pattern
 // per mx: line and one "{ policy_string = LINE }" per policy line (RFC 8460
-// 4.4). Postfix refuses them on any other answer (DANE it reports itself).
+// 4.4). On any other answer they are an error (TLSRPT_README; DANE Postfix
+// reports itself).
 // The lines are rebuilt from the parsed policy: unknown extension fields are
 // left out, and a value with a brace (which would end Postfix's { } quoting)
 // cannot occur in a parsed host pattern.
