@@ -21,7 +21,7 @@ import (
 
 // FileOptions configure the embedded store.
 type FileOptions struct {
-	Dir      string // created (mode 0700) if missing; segment files are 0600: they hold addresses
+	Dir      string // created (mode 0700) in its existing parent if missing; segments are 0600: they hold addresses
 	Days     int    // retention
 	MaxBytes int64  // cap on the segments' total size; the oldest go first
 	QueueLen int    // records waiting for the writer; 0: DefaultQueueLen
@@ -122,7 +122,11 @@ func OpenFile(o FileOptions) (*FileStore, error) {
 	if o.Days < 1 {
 		o.Days = 1
 	}
-	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
+	// Only the last component is made: its parent is the state directory
+	// the package (systemd's StateDirectory) provides. Where there is none
+	// (a test machine, a one-command run), the history stays off rather
+	// than spreading directories over the file system.
+	if err := os.Mkdir(o.Dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 		return nil, fmt.Errorf("history_dir: %w", err)
 	}
 	probe, err := os.CreateTemp(o.Dir, ".probe-*")
@@ -253,8 +257,18 @@ func (s *FileStore) ensureSegment(now time.Time, n int64) error {
 		seg.hour, seg.seq = s.segs[last].hour, s.segs[last].seq+1 // a clock stepped back stays in order
 	}
 	s.mu.Unlock()
-	seg.name = segmentName(seg.hour, seg.seq)
-	f, err := os.OpenFile(filepath.Join(s.o.Dir, seg.name), os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
+	// O_EXCL: never append to a file this writer did not start (another
+	// spamgate wrongly given the same directory takes the next number).
+	var f *os.File
+	var err error
+	for range 100 {
+		seg.name = segmentName(seg.hour, seg.seq)
+		f, err = os.OpenFile(filepath.Join(s.o.Dir, seg.name), os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
+		if !errors.Is(err, fs.ErrExist) {
+			break
+		}
+		seg.seq++
+	}
 	if err != nil {
 		return fmt.Errorf("history segment: %w", err)
 	}

@@ -188,11 +188,17 @@ func TestFileStoreWriteFailure(t *testing.T) {
 	if n := strings.Count(logs.String(), "write failed"); n != 1 {
 		t.Errorf("failure logged %d times, want once:\n%s", n, logs.String())
 	}
-	os.MkdirAll(dir, 0o700)
+	os.Mkdir(dir, 0o700)
 	s.Add(rec(clk.Now(), "192.0.2.1", "a@b.example", "", accepted("back@corp.test")))
 	s.Sync()
 	if c := s.Counters(); c.Written != 2 || c.LastWriteFail {
 		t.Errorf("counters %+v: writing did not resume", c)
+	}
+}
+
+func TestOpenFileNoParent(t *testing.T) {
+	if _, err := OpenFile(FileOptions{Dir: filepath.Join(t.TempDir(), "no", "history"), Days: 14, MaxBytes: 1 << 20}); err == nil {
+		t.Fatal("a history_dir without its parent was made")
 	}
 }
 
