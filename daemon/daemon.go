@@ -19,6 +19,7 @@ import (
 	"spamgate/config"
 	"spamgate/dnsx"
 	"spamgate/engine"
+	"spamgate/history"
 	"spamgate/metrics"
 	"spamgate/milter"
 	"spamgate/policy"
@@ -48,6 +49,7 @@ type Daemon struct {
 	tlsMap  *tlsPolicyMap  // nil unless [tls_policy_map] enabled
 	admin   *admin.Running // nil unless [admin] listen is set
 	metrics *metrics.Metrics
+	history history.Store // the decision history, kept across reloads; nil: off
 }
 
 // Start builds everything from cfg and starts serving. level, when not nil,
@@ -68,9 +70,12 @@ func Start(cfg *config.Config, log *slog.Logger, level *slog.LevelVar) (*Daemon,
 		cancel()
 		return nil, err
 	}
+	// Before the first session, so that every session records.
+	d.startHistory(cfg)
 	perm, _ := cfg.Milter.SocketPerm() // validated by config
 	ln, err := milter.Listen(cfg.Milter.Listen, os.FileMode(perm))
 	if err != nil {
+		d.stopHistory()
 		eng.Close()
 		cancel()
 		return nil, err
@@ -156,6 +161,7 @@ func (d *Daemon) Reload() error {
 	if cfg.Milter.Listen != d.cfg.Milter.Listen || cfg.Milter.SocketMode != d.cfg.Milter.SocketMode {
 		d.log.Warn("milter listen address or socket mode changed: takes effect after a restart")
 	}
+	d.warnHistoryReload(cfg)
 	if !reflect.DeepEqual(cfg.TLSPolicyMap, d.cfg.TLSPolicyMap) {
 		d.log.Warn("[tls_policy_map] changed: its listener, MTA-STS and DANE settings take effect after a restart; its nexthop entries now")
 	}
@@ -242,6 +248,7 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 			err = aerr
 		}
 		d.engine.Load().Close()
+		d.stopHistory()
 		d.cancel()
 		if serr := <-d.served; serr != nil && err == nil {
 			err = serr
