@@ -82,9 +82,21 @@ type fileStamp struct {
 	ino   uint64
 }
 
-// dummyHash is compared against for unknown users, so that a wrong name
-// takes as long as a wrong password.
+// dummyHash is compared against for an unknown user when the file has no
+// user at all.
 var dummyHash = []byte("$2a$12$HZl/0oCR6QDLsqpEXV/AvOJaqrEyUBBcHgigMCmEwN.XIBv8hjHKW")
+
+// anyHash is a hash of the file, compared against for an unknown user
+// (with a password no user can have: it ends in NUL) so that a wrong name
+// takes as long as a wrong password and user names cannot be probed.
+func (u *userFile) anyHash() []byte {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for _, h := range u.users {
+		return h
+	}
+	return dummyHash
+}
 
 func openUsers(path string) (*userFile, error) {
 	u := &userFile{path: path}
@@ -110,7 +122,8 @@ func (u *userFile) check(user, pass string) error {
 		return nil
 	}
 	if hash == nil {
-		_ = bcrypt.CompareHashAndPassword(dummyHash, []byte(pass))
+		// As long as a wrong password takes: the cost of the file's hashes.
+		_ = bcrypt.CompareHashAndPassword(u.anyHash(), []byte(pass+"\x00"))
 		return errors.New("unknown user")
 	}
 	if err := bcrypt.CompareHashAndPassword(hash, []byte(pass)); err != nil {
