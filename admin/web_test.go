@@ -688,3 +688,16 @@ func TestWebMetrics(t *testing.T) {
 		}
 	}
 }
+
+// TestWebFormTooLarge: a form body is read up to maxFormBytes, no more.
+func TestWebFormTooLarge(t *testing.T) {
+	wc := newWebServer(t, &webFake{})
+	token := wc.login()
+	big := url.Values{"csrf": {token}, "recipient": {strings.Repeat("a", maxFormBytes)}}
+	if resp, _ := wc.do("POST", "/rules", big); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("form of %d bytes: %d, want 400", len(big.Encode()), resp.StatusCode)
+	}
+	if resp, _ := wc.do("POST", "/login", big); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("log-in form of %d bytes: %d, want 400", len(big.Encode()), resp.StatusCode)
+	}
+}

@@ -30,8 +30,10 @@ import (
 var candidates = []string{"/usr/bin/chromium", "/usr/lib/chromium/chromium", "/usr/bin/chromium-browser"}
 
 // StepTimeout bounds one Do or Run: a page that never loads or an element
-// that never appears fails the test instead of hanging it.
-const StepTimeout = 15 * time.Second
+// that never appears fails the test instead of hanging it. Generous: a
+// step takes well under a second, but a 2-core machine running the whole
+// suite under -race can be many times slower.
+const StepTimeout = 30 * time.Second
 
 // startTimeout bounds the browser's start (a cold start on a loaded
 // 2-core machine takes a few seconds).
