@@ -48,6 +48,9 @@ store = "redis"
 awl_count = 0
 [greylist.redis]
 addresses = ["%s"]
+# The decision history on, as in a packaged install (its directory exists).
+[admin]
+history_dir = "%s"
 `
 
 // startSpamgate runs the daemon with every check of this release on,
@@ -59,7 +62,7 @@ func startSpamgate(b *testing.B, listen string) *daemon.Daemon {
 	}
 	srv := dnstest.Start(b, z)
 	rs := redistest.Start(b)
-	cfg, err := config.Parse("bench.toml", fmt.Appendf(nil, benchConfig, listen, srv.Addr, rs.Addr()))
+	cfg, err := config.Parse("bench.toml", fmt.Appendf(nil, benchConfig, listen, srv.Addr, rs.Addr(), filepath.Join(b.TempDir(), "history")))
 	if err != nil {
 		b.Fatal(err)
 	}
