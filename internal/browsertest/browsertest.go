@@ -154,6 +154,14 @@ func Run[T any](b *Browser, a chromedp.Action[T]) T {
 	return v
 }
 
+// Load runs trigger (a click or a submit that navigates) and waits until
+// the page it leads to has loaded: a later Navigate would otherwise abort
+// that navigation.
+func (b *Browser) Load(trigger chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	Run(b, chromedp.WaitEvent(page.LoadEventFired, nil, trigger))
+}
+
 // Context is the tab's context, for actions the helpers do not cover; the
 // caller bounds its own steps.
 func (b *Browser) Context() context.Context { return b.ctx }
