@@ -49,6 +49,7 @@ func startSpamgate(t *testing.T, bin, dnsAddr, redisAddr string) *mtarig.Spamgat
 		GreylistDelay:   "1s",
 		GreylistTimeout: "200ms",
 		OnStoreError:    "accept",
+		HistoryDir:      filepath.Join(t.TempDir(), "history"),
 	})
 	t.Cleanup(func() { p.Kill(t) }) // runs before NewSpamgate's (SIGTERM) cleanup
 	p.Start(t)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"sync/atomic"
@@ -166,6 +167,7 @@ func startSpamgate(tb testing.TB, bin, dnsAddr string, cacheSize int, listen ...
 		Nameserver: dnsAddr,
 		CacheSize:  cacheSize,
 		Redis:      rs.Addr(),
+		HistoryDir: filepath.Join(tb.TempDir(), "history"),
 	})
 	// smtp-source sends every message with one client, sender and recipient:
 	// that triplet is released before the runs, so every greylisting check is

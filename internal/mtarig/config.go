@@ -34,6 +34,8 @@ type Config struct {
 	GreylistDelay   string // [greylist] delay
 	GreylistTimeout string // [greylist] timeout
 	OnStoreError    string // [greylist] on_store_error
+
+	HistoryDir string // [admin] history_dir: the decision history, on as in a packaged install; "" off
 }
 
 // TOML is the configuration file's text.
@@ -86,6 +88,11 @@ store = "redis"
 	opt("on_store_error", c.OnStoreError)
 	opt("timeout", c.GreylistTimeout)
 	fmt.Fprintf(&b, "[greylist.redis]\naddresses = [%q]\n", c.Redis)
+	if c.HistoryDir != "" {
+		fmt.Fprintf(&b, "[admin]\nhistory_dir = %q\n", c.HistoryDir)
+	} else {
+		b.WriteString("[admin]\nhistory_store = \"off\"\n")
+	}
 	return b.String()
 }
 
