@@ -57,7 +57,7 @@ func HistoryWarning(a config.Admin) string {
 		dir = filepath.Dir(dir) // the daemon makes the last component only
 	}
 	if info, err := os.Stat(dir); err != nil || !info.IsDir() {
-		return fmt.Sprintf("admin.history_dir %s: %s is not a directory: spamgate will run without a decision history", a.HistoryDir, dir)
+		return fmt.Sprintf("admin.history_dir %s: %s is missing or not a directory: spamgate will run without a decision history", a.HistoryDir, dir)
 	}
 	return ""
 }

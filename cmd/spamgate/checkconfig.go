@@ -9,6 +9,7 @@ import (
 	toml "github.com/pelletier/go-toml/v2"
 
 	"spamgate/config"
+	"spamgate/daemon"
 	"spamgate/dkimkeys"
 	"spamgate/engine"
 	"spamgate/greylist"
@@ -32,6 +33,11 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "warning: %s: %s\n", w.Source, w.Msg)
 	}
 	nwarn := len(warnings) + outboundWarnings(cfg, p, stderr)
+	// Not counted: the default history_dir is missing wherever the package
+	// is not installed, and serve then runs (without history) all the same.
+	if w := daemon.HistoryWarning(cfg.Admin); w != "" {
+		fmt.Fprintf(stderr, "warning: %s\n", w)
+	}
 	out, err := toml.Marshal(cfg)
 	if err != nil {
 		fmt.Fprintln(stderr, "print configuration:", err)
