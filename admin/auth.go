@@ -245,15 +245,16 @@ func ValidUserName(name string) error {
 }
 
 // SetPassword adds or changes name's line in the users file (bcrypt at
-// BcryptCost), written atomically; the other lines stay as they are.
-func SetPassword(path, name, pass string) error {
+// cost, normally BcryptCost), written atomically; the other lines stay as
+// they are.
+func SetPassword(path, name, pass string, cost int) error {
 	if err := ValidUserName(name); err != nil {
 		return err
 	}
 	if pass == "" {
 		return errors.New("empty password")
 	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(pass), BcryptCost)
+	hash, err := bcrypt.GenerateFromPassword([]byte(pass), cost)
 	if err != nil {
 		return fmt.Errorf("bcrypt: %w", err)
 	}

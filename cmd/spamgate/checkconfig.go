@@ -58,6 +58,9 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 		s := t.Stats()
 		fmt.Fprintf(stdout, "# dkim key table %s: %d domains, %d key files, %d signing\n", dir, s.Domains, s.Keys, s.Active)
 	}
+	if !checkAdmin(cfg, stdout, stderr) {
+		return 1
+	}
 	fmt.Fprintf(stderr, "configuration OK (%d policy rules, %d warnings)\n", p.Len(), nwarn)
 	return 0
 }
