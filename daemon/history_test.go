@@ -81,6 +81,21 @@ func TestDecisionHistoryThroughMilter(t *testing.T) {
 		t.Errorf("rollout: %+v, %v", rows, err)
 	}
 
+	// The store's metrics are registered with the daemon's.
+	mfs, err := r.d.metrics.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	written := -1.0
+	for _, mf := range mfs {
+		if mf.GetName() == "spamgate_history_records_written_total" {
+			written = mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	if written != 2 {
+		t.Errorf("spamgate_history_records_written_total = %v, want 2", written)
+	}
+
 	// A restart reads the same directory back.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
