@@ -185,6 +185,11 @@ func TestConsoleBrowser(t *testing.T) {
 		t.Fatalf("after adding the rule: %q", text)
 	}
 	shot(t, b, "04-rules")
+	b.Load(chromedp.Click(chromedp.CSS(`a[aria-label="Edit the rule for ` + alice + `"]`)))
+	if v := browsertest.Run(b, chromedp.Value(chromedp.ID("f-require_tls"))); v != "true" {
+		t.Errorf("edit form: require_tls = %q, want the rule's true", v)
+	}
+	shot(t, b, "04b-rule-edit")
 
 	// The next cleartext transaction is refused, without a reload.
 	res := cr.run(t, cleartextTx(alice))
@@ -255,8 +260,25 @@ func TestConsoleBrowser(t *testing.T) {
 	}
 	shot(t, b, "09-audit")
 
-	b.Do(chromedp.Navigate(cr.url+"/greylist"), chromedp.WaitVisible(chromedp.ID("main")))
-	shot(t, b, "10-greylist")
+	// Greylist: a triplet's status, and a whitelist entry added.
+	b.Do(
+		chromedp.Navigate(cr.url+"/greylist"),
+		chromedp.WaitVisible(chromedp.ID("f-client")),
+		chromedp.SendKeys(chromedp.ID("f-client"), "192.0.2.10"),
+		chromedp.SendKeys(chromedp.ID("f-sender"), "user@good.test"),
+		chromedp.SendKeys(chromedp.ID("f-recipient"), alice),
+	)
+	b.Load(chromedp.Submit(chromedp.CSS("form.search")))
+	if text := pageText(b); !strings.Contains(text, "Client suspicious") {
+		t.Errorf("greylist status:\n%s", text)
+	}
+	shot(t, b, "10a-greylist-status")
+	b.Do(chromedp.SendKeys(chromedp.ID("f-entry"), "partner.test"))
+	b.Load(chromedp.Submit(chromedp.CSS(`form[aria-label="Add to the whitelist"]`)))
+	if text := pageText(b); !strings.Contains(text, "Whitelist entry added.") || !strings.Contains(text, "partner.test") {
+		t.Errorf("greylist whitelist:\n%s", text)
+	}
+	shot(t, b, "10b-greylist-whitelist")
 
 	if d := b.Dialogs(); len(d) != 0 {
 		t.Errorf("pages opened dialogs: %q", d)
