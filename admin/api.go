@@ -306,19 +306,18 @@ func (c *Console) apiDecisions(w http.ResponseWriter, r *http.Request, _ string)
 	return nil
 }
 
-// ParseSince reads a since= parameter: RFC 3339, or a duration back from
-// now ("24h", "90m"); "" is the whole history.
+// ParseSince reads a since= parameter as the web UI's decisions search
+// does: a duration back from now ("24h", "3d") or a time (RFC 3339,
+// 2026-12-07, 2026-12-07T10:00 UTC); "" is the whole history.
 func ParseSince(s string, now time.Time) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
 	}
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, nil
+	t, err := parseSince(s, now)
+	if err != nil {
+		return time.Time{}, &ValidationError{Msg: fmt.Sprintf("since: %q is %v", s, err)}
 	}
-	if d, err := time.ParseDuration(s); err == nil && d > 0 {
-		return now.Add(-d), nil
-	}
-	return time.Time{}, &ValidationError{Msg: fmt.Sprintf("since: %q is neither an RFC 3339 time (2026-12-07T10:00:00Z) nor a duration (24h)", s)}
+	return t, nil
 }
 
 func intParam(s, name string) (int, error) {
