@@ -58,7 +58,7 @@ func (e *Engine) Explain(ctx context.Context, req ExplainRequest) (*Report, erro
 	if len(headers) == 0 {
 		headers = [][2]string{{"Subject", " explain"}}
 	}
-	if bl := e.DNSBL(); bl != nil {
+	if bl := e.DNSBL(); bl != nil && !e.zonesKnown() {
 		bl.CheckHealth(ctx) // serve has done this before its first session
 	}
 	rep := &Report{}
@@ -125,4 +125,15 @@ func ParseHeader(r io.Reader) ([][2]string, error) {
 		}
 		out = append(out, [2]string{string(name), string(value)})
 	}
+}
+
+// zonesKnown reports whether every DNSBL zone's health has been checked:
+// a running engine's monitor has done it, a fresh one (the CLI) has not.
+func (e *Engine) zonesKnown() bool {
+	for _, z := range e.cfg.DNSBL.Zones {
+		if _, known := e.dnsbl.Healthy(z.Name); !known {
+			return false
+		}
+	}
+	return true
 }
