@@ -701,3 +701,38 @@ func TestWebFormTooLarge(t *testing.T) {
 		t.Errorf("log-in form of %d bytes: %d, want 400", len(big.Encode()), resp.StatusCode)
 	}
 }
+
+// TestWebCookieSecureOverTLS: served over TLS, the cookies are Secure.
+func TestWebCookieSecureOverTLS(t *testing.T) {
+	ui, err := newWebUI(&webFake{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	ui.routes(mux)
+	srv := httptest.NewTLSServer(mux)
+	defer srv.Close()
+	c := srv.Client()
+	c.Jar, _ = cookiejar.New(nil)
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	wc := &webClient{t: t, base: srv.URL, c: c}
+	resp, page := wc.do("GET", "/login", nil)
+	for _, ck := range resp.Cookies() {
+		if !ck.Secure || !ck.HttpOnly || ck.SameSite != http.SameSiteStrictMode {
+			t.Errorf("log-in cookie %+v over TLS", ck)
+		}
+	}
+	resp, _ = wc.do("POST", "/login", url.Values{"csrf": {csrfOf(t, page)}, "name": {"admin"}, "password": {"secret"}})
+	found := false
+	for _, ck := range resp.Cookies() {
+		if ck.Name == sessionCookie && ck.Value != "" {
+			found = true
+			if !ck.Secure || !ck.HttpOnly || ck.SameSite != http.SameSiteStrictMode || ck.Path != "/" {
+				t.Errorf("session cookie %+v over TLS", ck)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("no session cookie (status %d)", resp.StatusCode)
+	}
+}
