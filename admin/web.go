@@ -105,7 +105,8 @@ func (ui *webUI) routes(mux *http.ServeMux) {
 	h("GET /login", ui.loginPage)
 	h("POST /login", ui.loginSubmit)
 	h("POST /logout", ui.post(ui.logout))
-	h("GET /static/", http.StripPrefix("/static/", http.FileServerFS(ui.static)).ServeHTTP)
+	h("GET /static/style.css", func(w http.ResponseWriter, r *http.Request) { http.ServeFileFS(w, r, ui.static, "style.css") })
+	h("/", ui.notFound)
 	h("GET /{$}", ui.get(ui.dashboardPage))
 	h("GET /rules", ui.get(ui.rulesPage))
 	h("POST /rules", ui.post(ui.ruleAdd))
@@ -119,6 +120,12 @@ func (ui *webUI) routes(mux *http.ServeMux) {
 	h("POST /greylist/release", ui.post(ui.greylistRelease))
 	h("POST /greylist/whitelist", ui.post(ui.greylistWhitelist))
 	h("GET /audit", ui.get(ui.auditPage))
+}
+
+// notFound answers every other path (with the security headers, which
+// the mux's own 404 would lack).
+func (ui *webUI) notFound(w http.ResponseWriter, r *http.Request) {
+	ui.refuse(w, r, http.StatusNotFound, "There is no such page.")
 }
 
 // headers sets the security headers before the handler writes anything.

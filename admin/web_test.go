@@ -330,9 +330,12 @@ func TestWebSecurityHeaders(t *testing.T) {
 		"X-Content-Type-Options":  "nosniff",
 		"Referrer-Policy":         "no-referrer",
 	}
-	paths := append([]string{"/login", "/static/style.css", "/decisions?since=bogus"}, webGETPages...)
+	paths := append([]string{"/login", "/static/style.css", "/decisions?since=bogus", "/nowhere", "/static/"}, webGETPages...)
 	for _, p := range paths {
 		resp, body := wc.do("GET", p, nil)
+		if (p == "/nowhere" || p == "/static/") != (resp.StatusCode == http.StatusNotFound) {
+			t.Errorf("GET %s: %d", p, resp.StatusCode)
+		}
 		for h, v := range want {
 			if got := resp.Header.Get(h); !strings.Contains(got, v) {
 				t.Errorf("GET %s: %s = %q, want %q", p, h, got, v)
