@@ -64,6 +64,17 @@ func matchClient(client, want string) bool {
 	return client == want
 }
 
+// clientNeedle is how a Client filter starts in the encoded record.
+func clientNeedle(want string) string {
+	if a, err := netip.ParseAddr(want); err == nil {
+		return a.Unmap().String() + `"`
+	}
+	if strings.HasSuffix(want, ".") || strings.HasSuffix(want, ":") {
+		return strings.ToLower(want)
+	}
+	return want + `"`
+}
+
 func containsFold(s, sub string) bool {
 	return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
 }
@@ -79,6 +90,9 @@ func (f *Filter) prefilter() func(line []byte) bool {
 	}
 	if plain(f.QueueID) {
 		exact = append(exact, []byte(f.QueueID))
+	}
+	if plain(f.Client) {
+		exact = append(exact, []byte(`"client":"`+clientNeedle(f.Client)))
 	}
 	for _, s := range []string{f.Sender, f.Recipient} {
 		if plain(s) {
@@ -179,7 +193,7 @@ func rollout(ctx context.Context, s scanner, pattern string, from time.Time, min
 		return nil, err
 	}
 	rows := map[rolloutKey]*RolloutRow{}
-	err = s.scan(ctx, from, nil, func(r *Record) bool {
+	err = s.scan(ctx, from, rolloutPrefilter(pattern, minTLS), func(r *Record) bool {
 		if r.Outbound || r.Reply != "" || !m.refuses(r.TLSVersion) {
 			return true
 		}
@@ -208,6 +222,43 @@ func rollout(ctx context.Context, s scanner, pattern string, from time.Time, min
 		return b.LastSeen.Compare(a.LastSeen)
 	})
 	return out, err
+}
+
+// rolloutPrefilter is a necessary condition on the encoded line, to
+// decode only the candidates (a full store is ~130,000 records): without
+// a minimum version only cleartext counts, and cleartext lines have no
+// "tls_version"; an ASCII pattern's domain must appear in the line. IDNs
+// (a pattern or recipient in either form) are left to the decoded check.
+func rolloutPrefilter(pattern, minTLS string) func([]byte) bool {
+	domain := strings.ToLower(strings.TrimLeft(strings.TrimSpace(pattern), "@."))
+	if at := strings.LastIndexByte(domain, '@'); at >= 0 {
+		domain = domain[at+1:]
+	}
+	useDomain := domain != "*" && domain != "" && !strings.Contains(domain, "xn--") &&
+		!strings.ContainsFunc(domain, func(r rune) bool { return r >= 0x80 || r == '"' || r == '\\' })
+	needle := []byte(domain)
+	return func(line []byte) bool {
+		if minTLS == "" && bytes.Contains(line, []byte(`"tls_version":`)) {
+			return false
+		}
+		if !useDomain {
+			return true
+		}
+		if bytes.Contains(line, needle) {
+			return true
+		}
+		// Addresses as sent may be in upper case, or in U-labels.
+		return hasNonASCII(line) || bytes.Contains(bytes.ToLower(line), needle)
+	}
+}
+
+func hasNonASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 {
+			return true
+		}
+	}
+	return false
 }
 
 // rolloutRow counts r in its row, made on first sight.

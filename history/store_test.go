@@ -145,3 +145,40 @@ func mapsEqual(a, b map[string]int) bool {
 	}
 	return true
 }
+
+// TestRolloutPrefilterKeepsMatches: the line prefilter never hides a
+// recipient the policy matcher would match: upper case, IDNs in either
+// form, the null sender, a trailing dot.
+func TestRolloutPrefilterKeepsMatches(t *testing.T) {
+	clk := newClock()
+	s := openFileStore(t, t.TempDir(), clk, 64<<20)
+	s.Add(rec(clk.Now(), "192.0.2.1", "", "", accepted("Carol@CORP.Test")))
+	s.Add(rec(clk.Now(), "192.0.2.2", "a@b.example", "", accepted("user@bücher.example")))
+	s.Add(rec(clk.Now(), "192.0.2.3", "a@b.example", "", accepted("user@xn--bcher-kva.example")))
+	s.Add(rec(clk.Now(), "192.0.2.4", "a@b.example", "TLSv1", accepted("dan@corp.test")))
+	s.Sync()
+	for _, tt := range []struct {
+		pattern, minTLS string
+		want            int // transactions
+	}{
+		{"corp.test", "", 1},
+		{"CORP.TEST", "", 1},
+		{"carol@corp.test", "", 1},
+		{"corp.test", "TLSv1.2", 2},
+		{"bücher.example", "", 2},
+		{"xn--bcher-kva.example", "", 2},
+		{"*", "", 3},
+	} {
+		rows, err := s.Rollout(t.Context(), tt.pattern, time.Time{}, tt.minTLS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, r := range rows {
+			n += r.Count
+		}
+		if n != tt.want {
+			t.Errorf("Rollout(%q, %q): %d transactions %+v, want %d", tt.pattern, tt.minTLS, n, rows, tt.want)
+		}
+	}
+}
