@@ -21,6 +21,7 @@ import (
 type decision struct {
 	start      time.Time
 	recipients []history.Recipient
+	omitted    int    // recipients past history.MaxRecipients
 	reply      string // end-of-message refusal
 	check      string
 	score      float64
@@ -47,6 +48,10 @@ func (s *Session) startDecision(m *message) {
 func (s *Session) decisionRcpt(rcpt, rule string, verdicts []checks.Verdict, reply *checks.Reply) {
 	d := s.msg.decision
 	if d == nil {
+		return
+	}
+	if len(d.recipients) >= history.MaxRecipients {
+		d.omitted++
 		return
 	}
 	r := history.Recipient{Addr: rcpt, Rule: rule}
@@ -104,7 +109,7 @@ func (s *Session) flushDecision() {
 	r := history.Record{
 		Time: d.start, QueueID: s.queueID, Helo: s.helo, Sender: m.sender,
 		TLSVersion: s.tls.Version, Cipher: s.tls.Cipher, CipherBits: s.tls.Bits, Outbound: m.outbound,
-		Recipients: d.recipients, Reply: d.reply, Check: d.check, DKIM: d.dkim,
+		Recipients: d.recipients, RecipientsOmitted: d.omitted, Reply: d.reply, Check: d.check, DKIM: d.dkim,
 	}
 	if s.client.Addr.IsValid() {
 		r.Client = s.client.Addr.String()

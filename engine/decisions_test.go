@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"testing"
@@ -136,4 +137,27 @@ func newBenchEngine(b *testing.B, text string) *Engine {
 		b.Fatal(err)
 	}
 	return e
+}
+
+// TestDecisionHistoryManyRecipients: a transaction with more recipients
+// than history.MaxRecipients keeps that many and counts the rest.
+func TestDecisionHistoryManyRecipients(t *testing.T) {
+	e, _ := newTestEngine(t, tlsOnly)
+	st := useTestHistory(t, e)
+	s := e.NewSession(context.Background(), "many")
+	s.Connect(Client{Addr: mustAddr("192.0.2.1")})
+	s.Helo("client.example")
+	s.Mail("user@sender.example")
+	for i := range history.MaxRecipients + 5 {
+		s.Rcpt(fmt.Sprintf("r%d@other.example", i))
+	}
+	s.Close()
+	st.Sync()
+	got, err := st.Query(context.Background(), history.Filter{})
+	if err != nil || len(got) != 1 {
+		t.Fatalf("%d records, %v", len(got), err)
+	}
+	if n := len(got[0].Recipients); n != history.MaxRecipients || got[0].RecipientsOmitted != 5 {
+		t.Errorf("%d recipients kept, %d omitted; want %d and 5", n, got[0].RecipientsOmitted, history.MaxRecipients)
+	}
 }

@@ -39,7 +39,15 @@ type Record struct {
 	SPF        string      `json:"spf,omitempty"` // results in short form (e.g. "pass"), "" when not run
 	DKIM       string      `json:"dkim,omitempty"`
 	DMARC      string      `json:"dmarc,omitempty"`
+
+	// RecipientsOmitted counts the recipients past MaxRecipients, not kept.
+	RecipientsOmitted int `json:"recipients_omitted,omitempty"`
 }
+
+// MaxRecipients bounds the recipients a Record keeps (Postfix's default
+// smtpd_recipient_limit): one transaction cannot make a record, or the
+// session holding it, grow without bound.
+const MaxRecipients = 1000
 
 // Recipient is one RCPT TO of a transaction and what was decided for it.
 type Recipient struct {
