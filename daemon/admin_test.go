@@ -20,6 +20,7 @@ import (
 
 	"spamgate/admin"
 	"spamgate/config"
+	"spamgate/history"
 	"spamgate/internal/miltertest"
 	"spamgate/internal/redistest"
 )
@@ -58,6 +59,13 @@ type adminRig struct {
 
 func startAdminRig(t *testing.T, extra string) *adminRig {
 	t.Helper()
+	return startAdminRigTweak(t, extra, nil)
+}
+
+// startAdminRigTweak is startAdminRig with a change to the loaded
+// configuration (rigOptions.tweak).
+func startAdminRigTweak(t *testing.T, extra string, tweak func(*config.Config)) *adminRig {
+	t.Helper()
 	dir := t.TempDir()
 	users := filepath.Join(dir, "users")
 	hash, err := bcrypt.GenerateFromPassword([]byte(adminPass), bcrypt.MinCost)
@@ -68,7 +76,7 @@ func startAdminRig(t *testing.T, extra string) *adminRig {
 		t.Fatal(err)
 	}
 	rules := filepath.Join(dir, "rules.toml")
-	r := startRig(t, fmt.Sprintf(adminConfig, users, rules)+extra)
+	r := startRigOpts(t, rigOptions{extra: fmt.Sprintf(adminConfig, users, rules) + extra, tweak: tweak})
 	if r.d.AdminAddr() == nil {
 		t.Fatal("the admin console did not start")
 	}
@@ -498,5 +506,79 @@ func TestAdminGreylistAPI(t *testing.T) {
 	}
 	if got := strings.Join(actions, " "); got != "greylist.release greylist.unwhitelist greylist.whitelist" {
 		t.Errorf("audit actions: %s", got)
+	}
+}
+
+// TestAdminDecisionsRolloutDashboard: a cleartext transaction refused
+// through the milter by a rule added in the API is found by the decisions
+// search with that rule as its cause, the rollout advisor names its
+// client and sender domain, the dashboard counts it; the console's
+// metrics count logins, requests and changes.
+func TestAdminDecisionsRolloutDashboard(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "history")
+	r := startAdminRigTweak(t, "", func(c *config.Config) { c.Admin.HistoryStore, c.Admin.HistoryDir = "file", dir })
+	c := newAPIClient(r.d.AdminAddr(), "127.0.3.6", adminUser, adminPass)
+	var rule admin.RuleView
+	c.must(t, "POST", "/api/v1/rules", map[string]any{"recipient": "alice@corp.test", "require_tls": true}, http.StatusCreated, &rule)
+	tx := miltertest.Tx{ClientIP: "192.0.2.10", From: "user@good.test", Rcpts: []string{"alice@corp.test"}}
+	if got := r.run(t, tx).Refused("alice@corp.test"); !strings.HasPrefix(got, "550 5.7.10 ") {
+		t.Fatalf("cleartext: %q", got)
+	}
+	syncHistory(t, r.d, 1)
+
+	var recs []history.Record
+	c.must(t, "GET", "/api/v1/decisions?recipient=ALICE@corp.test&client=192.0.2.10&since=1h", nil, http.StatusOK, &recs)
+	if len(recs) != 1 || len(recs[0].Recipients) != 1 || recs[0].Recipients[0].Rule != "admin:"+rule.ID ||
+		!strings.HasPrefix(recs[0].Recipients[0].Reply, "550 5.7.10 ") || recs[0].Recipients[0].Check != "tls" {
+		t.Errorf("decisions: %+v", recs)
+	}
+	c.must(t, "GET", "/api/v1/decisions?sender=nobody@else.test", nil, http.StatusOK, &recs)
+	if len(recs) != 0 {
+		t.Errorf("decisions of another sender: %+v", recs)
+	}
+	if code, _, body := c.call(t, "GET", "/api/v1/decisions?since=yesterday", nil); code != http.StatusBadRequest {
+		t.Errorf("since=yesterday: %d %s, want 400", code, body)
+	}
+	var rows []history.RolloutRow
+	c.must(t, "GET", "/api/v1/rollout?recipient=corp.test&days=1&min_tls_version=TLSv1.2", nil, http.StatusOK, &rows)
+	if len(rows) != 1 || rows[0].Client != "192.0.2.10" || rows[0].SenderDomain != "good.test" || rows[0].Count != 1 || rows[0].TLSVersion != "" {
+		t.Errorf("rollout: %+v", rows)
+	}
+	if code, _, body := c.call(t, "GET", "/api/v1/rollout?recipient=corp.test&min_tls_version=SSLv3", nil); code != http.StatusBadRequest {
+		t.Errorf("min_tls_version=SSLv3: %d %s, want 400", code, body)
+	}
+	var st history.Stats
+	c.must(t, "GET", "/api/v1/dashboard", nil, http.StatusOK, &st)
+	if st.Transactions != 1 || st.Refusals["tls"] != 1 || st.TLSVersions["cleartext"] != 1 {
+		t.Errorf("dashboard: %+v", st)
+	}
+
+	counts := map[string]float64{}
+	mfs, err := r.d.metrics.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if !strings.HasPrefix(mf.GetName(), "spamgate_admin_") {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			key := mf.GetName()
+			for _, l := range m.GetLabel() {
+				key += "," + l.GetName() + "=" + l.GetValue()
+			}
+			counts[key] = m.GetCounter().GetValue()
+		}
+	}
+	for key, want := range map[string]float64{
+		"spamgate_admin_logins_total,result=ok":                                   7,
+		"spamgate_admin_requests_total,endpoint=GET /api/v1/decisions,status=200": 2,
+		"spamgate_admin_requests_total,endpoint=GET /api/v1/decisions,status=400": 1,
+		"spamgate_admin_requests_total,endpoint=POST /api/v1/rules,status=201":    1,
+		"spamgate_admin_changes_total,action=rule.add":                            1,
+	} {
+		if counts[key] != want {
+			t.Errorf("%s = %v, want %v", key, counts[key], want)
+		}
 	}
 }
