@@ -3,6 +3,8 @@ package daemon
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -23,6 +25,7 @@ import (
 	"spamgate/history"
 	"spamgate/internal/miltertest"
 	"spamgate/internal/redistest"
+	"spamgate/internal/testcert"
 )
 
 // The admin console's JSON API against the real daemon: authentication,
@@ -580,5 +583,38 @@ func TestAdminDecisionsRolloutDashboard(t *testing.T) {
 		if counts[key] != want {
 			t.Errorf("%s = %v, want %v", key, counts[key], want)
 		}
+	}
+}
+
+// TestAdminTLS: with tls_cert and tls_key the console speaks HTTPS only
+// (TLS 1.2 and later) and the API works over it; a plain HTTP request
+// gets no API answer.
+func TestAdminTLS(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := filepath.Join(dir, "admin.crt"), filepath.Join(dir, "admin.key")
+	if err := testcert.WriteSelfSigned(cert, key, "mx.test"); err != nil {
+		t.Fatal(err)
+	}
+	r := startAdminRigTweak(t, "", func(c *config.Config) { c.Admin.TLSCert, c.Admin.TLSKey = cert, key })
+	pem, err := os.ReadFile(cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	addr := r.d.AdminAddr().String()
+	c := &apiClient{base: "https://" + addr, user: adminUser, pass: adminPass, http: &http.Client{Timeout: 10 * time.Second,
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}}
+	c.must(t, "GET", "/api/v1/rules", nil, http.StatusOK, nil)
+
+	old := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool, MaxVersion: tls.VersionTLS11}}}
+	if resp, err := old.Get("https://" + addr + "/api/v1/rules"); err == nil {
+		resp.Body.Close()
+		t.Error("a TLS 1.1 client was served")
+	}
+	plain := &apiClient{base: "http://" + addr, user: adminUser, pass: adminPass, http: &http.Client{Timeout: 10 * time.Second}}
+	if code, _, body := plain.call(t, "GET", "/api/v1/rules", nil); code == http.StatusOK {
+		t.Errorf("plain HTTP was answered: %s", body)
 	}
 }
