@@ -2,6 +2,7 @@ package admin
 
 import (
 	"crypto/subtle"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -58,7 +59,11 @@ func (ui *webUI) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := checker.CheckPassword(r.Context(), name, r.PostFormValue("password"), clientIP(r)); err != nil {
 		ui.log.Info("admin web: log-in refused", "user", name, "client", clientIP(r), "err", err)
-		ui.showLogin(w, r, http.StatusUnauthorized, "Wrong name or password, or too many attempts: wait a minute and try again.", next)
+		if errors.Is(err, ErrRateLimited) {
+			ui.showLogin(w, r, http.StatusTooManyRequests, "Too many failed log-ins from this address: wait a minute and try again.", next)
+			return
+		}
+		ui.showLogin(w, r, http.StatusUnauthorized, "Wrong name or password.", next)
 		return
 	}
 	id, _, err := ui.sessions.create(name)

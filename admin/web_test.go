@@ -3,7 +3,6 @@ package admin
 import (
 	"context"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"html"
 	"io"
@@ -40,7 +39,10 @@ func (f *webFake) CheckPassword(ctx context.Context, user, pass, clientIP string
 	if user == "admin" && pass == "secret" {
 		return nil
 	}
-	return errors.New("wrong user name or password")
+	if user == "limited" {
+		return ErrRateLimited
+	}
+	return ErrBadLogin
 }
 
 func (f *webFake) Dashboard(ctx context.Context) (history.Stats, error) {
@@ -251,6 +253,7 @@ func TestWebLogin(t *testing.T) {
 		{"wrong csrf token", url.Values{"csrf": {token + "x"}, "name": {"admin"}, "password": {"secret"}}, http.StatusForbidden},
 		{"wrong password", url.Values{"csrf": {token}, "name": {"admin"}, "password": {"nope"}}, http.StatusUnauthorized},
 		{"unknown user", url.Values{"csrf": {token}, "name": {"mallory"}, "password": {"secret"}}, http.StatusUnauthorized},
+		{"rate limited", url.Values{"csrf": {token}, "name": {"limited"}, "password": {"secret"}}, http.StatusTooManyRequests},
 	}
 	for _, c := range cases {
 		// Each refused form gets a fresh log-in page (and token).
@@ -268,7 +271,7 @@ func TestWebLogin(t *testing.T) {
 				t.Errorf("%s: got a session cookie", c.name)
 			}
 		}
-		if c.want == http.StatusUnauthorized && (!strings.Contains(body, `aria-describedby="e-password"`) || strings.Contains(body, "nope")) {
+		if c.want != http.StatusForbidden && (!strings.Contains(body, `aria-describedby="e-password"`) || strings.Contains(body, "nope")) {
 			t.Errorf("%s: the error is not tied to the field, or the password is echoed:\n%s", c.name, body)
 		}
 	}
