@@ -89,8 +89,8 @@ func (c *Console) Rules(ctx context.Context, recipientFilter string) ([]RuleView
 }
 
 // ruleFilter matches a rule's recipient key against the console's filter:
-// a key Lookup would try for the filter (an address or a domain), or a key
-// containing the filter's text.
+// a key Lookup would try for the filter (an address, with "*"; or a
+// domain), or a key containing the filter's text.
 func ruleFilter(f string) func(key string) bool {
 	f = strings.TrimSpace(f)
 	if f == "" {
@@ -98,7 +98,10 @@ func ruleFilter(f string) func(key string) bool {
 	}
 	lf := strings.ToLower(f)
 	return func(key string) bool {
-		return policy.KeyRank(f, key) >= 0 && key != "*" || strings.Contains(strings.ToLower(key), lf)
+		if key == "*" && !strings.Contains(f, "@") {
+			return false // "*" applies to every address, but a text search for "corp" does not want it
+		}
+		return policy.KeyRank(f, key) >= 0 || strings.Contains(strings.ToLower(key), lf)
 	}
 }
 
@@ -297,14 +300,23 @@ func (c *Console) explainPick(v *LookupView, eng *engine.Engine) string {
 	return why
 }
 
-// fileRuleID finds the config-N / table-N id of a file rule by its Source.
+// fileRuleID finds the config-N / table-N id of a file rule by its Source,
+// the id Rules lists it with.
 func (c *Console) fileRuleID(eng *engine.Engine, r *policy.Rule) string {
-	for i, cr := range eng.Config().PolicyRules() {
+	cfg := eng.Config()
+	for i, cr := range cfg.PolicyRules() {
 		if cr.Source == r.Source {
 			return "config-" + strconv.Itoa(i+1)
 		}
 	}
-	return "file:" + r.Source // a table rule
+	if tables, err := policy.LoadTables(cfg.Policy.Tables); err == nil {
+		for i, tr := range tables {
+			if tr.Source == r.Source {
+				return "table-" + strconv.Itoa(i+1)
+			}
+		}
+	}
+	return "file:" + r.Source // a table changed since the policy in force was loaded
 }
 
 func ordinal(n int) string {

@@ -141,6 +141,9 @@ func (s *Store) Len() int {
 
 // Get returns the rule with that id.
 func (s *Store) Get(id string) (Entry, bool) {
+	if s == nil {
+		return Entry{}, false
+	}
 	for _, e := range s.cur.Load().entries {
 		if e.ID == id {
 			return e, true
