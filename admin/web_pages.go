@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -272,7 +273,9 @@ func (ui *webUI) auditPage(w http.ResponseWriter, r *http.Request, sess *session
 	ui.render(w, http.StatusOK, "audit.html", d)
 }
 
-// compactJSON is v as one line of JSON; "" for nil.
+// compactJSON is an audit state as one line: a rule's keys as
+// "key = value; …" (what an admin compares), anything else as compact
+// JSON; "" for nil.
 func compactJSON(v any) string {
 	if v == nil {
 		return ""
@@ -280,6 +283,16 @@ func compactJSON(v any) string {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Sprint(v)
+	}
+	var rule struct {
+		Keys map[string]any `json:"keys"`
+	}
+	if json.Unmarshal(b, &rule) == nil && len(rule.Keys) > 0 {
+		pairs := make([]string, 0, len(rule.Keys))
+		for _, k := range slices.Sorted(maps.Keys(rule.Keys)) {
+			pairs = append(pairs, fmt.Sprintf("%s = %v", k, rule.Keys[k]))
+		}
+		return strings.Join(pairs, "; ")
 	}
 	return string(b)
 }

@@ -207,7 +207,7 @@ func (b *Browser) browserOutput() string {
 // ArtifactDir is where a test keeps its screenshots: under
 // $SPAMGATE_ARTIFACTS when set, else under the repository's gitignored
 // artifacts/ directory (found from the working directory, which go test
-// sets to the package's), one subdirectory per test.
+// sets to the package's), one subdirectory per test, emptied first.
 func ArtifactDir(t testing.TB) string {
 	t.Helper()
 	root := os.Getenv("SPAMGATE_ARTIFACTS")
@@ -215,6 +215,11 @@ func ArtifactDir(t testing.TB) string {
 		root = filepath.Join(repoRoot(), "artifacts")
 	}
 	dir := filepath.Join(root, safeName(t.Name()))
+	// A fresh directory per run: a screenshot left by an earlier run of
+	// a changed test would pass for this run's.
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatalf("artefact dir: %v", err)
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatalf("artefact dir: %v", err)
 	}
