@@ -2,6 +2,7 @@ package policyredis
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -49,11 +50,34 @@ func (s *Source) List(ctx context.Context, max int) (rules []*policy.Rule, bad m
 		keys, truncated = keys[:max], true
 	}
 	bad = map[string]error{}
-	for _, k := range keys {
-		fields, err := s.rdb.HGetAll(ctx, k).Result()
+	for start := 0; start < len(keys); start += listBatch {
+		batch := keys[start:min(start+listBatch, len(keys))]
+		if err := s.listBatch(ctx, batch, &rules, bad); err != nil {
+			return nil, nil, false, err
+		}
+	}
+	return rules, bad, truncated, nil
+}
+
+// listBatch is how many hashes one pipeline fetches: one round trip per
+// batch (per node of a Cluster) instead of one per key.
+const listBatch = 500
+
+// listBatch fetches the hashes of keys in one pipeline.
+func (s *Source) listBatch(ctx context.Context, keys []string, rules *[]*policy.Rule, bad map[string]error) error {
+	cmds := make([]*redis.MapStringStringCmd, len(keys))
+	pipe := s.rdb.Pipeline()
+	for i, k := range keys {
+		cmds[i] = pipe.HGetAll(ctx, k)
+	}
+	_, _ = pipe.Exec(ctx) // each command carries its own error
+	for i, cmd := range cmds {
+		k := keys[i]
+		fields, err := cmd.Result()
 		if err != nil {
-			if _, isReply := err.(redis.Error); !isReply {
-				return nil, nil, false, fmt.Errorf("redis policy list at %s: %w", s.where, err)
+			var reply redis.Error
+			if !errors.As(err, &reply) {
+				return fmt.Errorf("redis policy list at %s: %w", s.where, err)
 			}
 			bad[k] = fmt.Errorf("redis key %q: HGETALL: %w", k, err)
 			continue
@@ -66,9 +90,9 @@ func (s *Source) List(ctx context.Context, max int) (rules []*policy.Rule, bad m
 			bad[k] = err
 			continue
 		}
-		rules = append(rules, r)
+		*rules = append(*rules, r)
 	}
-	return rules, bad, truncated, nil
+	return nil
 }
 
 // escapeGlob quotes the characters SCAN MATCH treats as a pattern.
