@@ -204,6 +204,14 @@ func TestConsoleBrowser(t *testing.T) {
 	}
 	shot(t, b, "05-decisions")
 
+	// The dashboard counts the refusal by its check, and the cleartext
+	// transaction.
+	b.Do(chromedp.Navigate(cr.url+"/"), chromedp.WaitVisible(chromedp.ID("h-refusals")))
+	if text := pageText(b); !strings.Contains(text, "tls") || !strings.Contains(text, "cleartext") {
+		t.Errorf("dashboard after the refusal:\n%s", text)
+	}
+	shot(t, b, "05b-dashboard")
+
 	// The rollout advisor lists the cleartext sender.
 	b.Do(
 		chromedp.Navigate(cr.url+"/rollout"),
