@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"runtime"
+	"runtime/metrics"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -131,7 +132,8 @@ func runConcurrent(b *testing.B, addr string, tx miltertest.Tx, conc int) {
 	cpu0 := cpuTime()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	mallocs0 := ms.Mallocs
+	mallocs0, bytes0 := ms.Mallocs, ms.TotalAlloc
+	gc0 := gcCPU()
 	b.ResetTimer()
 	start := time.Now()
 	for range conc {
@@ -170,6 +172,17 @@ func runConcurrent(b *testing.B, addr string, tx miltertest.Tx, conc int) {
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/n, "cpu-µs/msg")
 	b.ReportMetric(float64(ms.Mallocs-mallocs0)/n, "allocs/msg")
+	b.ReportMetric(float64(ms.TotalAlloc-bytes0)/n/1024, "alloc-KiB/msg")
+	b.ReportMetric((gcCPU()-gc0)*1e6/n, "gc-cpu-µs/msg")
+}
+
+// gcCPU is the runtime's estimate of the CPU time its garbage collector
+// has used so far, in seconds (client and server share the process: the
+// share of the two is what the figure tells).
+func gcCPU() float64 {
+	s := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}}
+	metrics.Read(s)
+	return s[0].Value.Float64()
 }
 
 func cpuTime() time.Duration {
