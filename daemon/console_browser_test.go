@@ -122,7 +122,7 @@ func pageText(b *browsertest.Browser) string {
 // written behind the milter's back, batched), within a bound.
 func waitText(t *testing.T, b *browsertest.Browser, pageURL, want string) string {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		b.Do(chromedp.Navigate(pageURL), chromedp.WaitVisible(chromedp.ID("main")))
 		text := pageText(b)
