@@ -61,10 +61,12 @@ type conn struct {
 }
 
 func newConn(nc net.Conn, idle time.Duration) *conn {
-	c := &conn{Conn: nc, idle: idle}
-	c.br = bufio.NewReaderSize(socketReader{c}, 8<<10)
-	return c
+	return &conn{Conn: nc, idle: idle} // br: Server.handle gives it one
 }
+
+// readBufferSize is a connection's read buffer: Postfix's events up to
+// RCPT, or a header section, in one system call.
+const readBufferSize = 8 << 10
 
 func (c *conn) Read(b []byte) (int, error) {
 	if c.aborted.Load() {
