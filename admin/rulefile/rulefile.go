@@ -234,6 +234,11 @@ func (s *Store) commit(entries []Entry) error {
 // build compiles entries into a policy; the rules were checked one by one,
 // so an error here is a conflict between them.
 func build(entries []Entry) (*snapshot, error) {
+	if len(entries) == 0 {
+		// A nil policy answers at once: an empty admin source costs the
+		// RCPT nothing (an empty compiled one still splits the address).
+		return &snapshot{}, nil
+	}
 	rules := make([]policy.Rule, len(entries))
 	for i, e := range entries {
 		rules[i] = toPolicyRule(e)
