@@ -153,3 +153,31 @@ func mustUsers(t *testing.T, path string) *userFile {
 }
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// BenchmarkBasicAuth: what HTTP Basic costs per API request at bcrypt cost
+// 12: a full check (the first request, a wrong password) and a remembered
+// one (every later request with the same password).
+func BenchmarkBasicAuth(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "users")
+	if err := SetPassword(path, "alice", "pw", BcryptCost); err != nil {
+		b.Fatal(err)
+	}
+	u, err := openUsers(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("wrong", func(b *testing.B) {
+		for b.Loop() {
+			_ = u.check("alice", "nope")
+		}
+	})
+	b.Run("remembered", func(b *testing.B) {
+		_ = u.check("alice", "pw")
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := u.check("alice", "pw"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
