@@ -31,7 +31,10 @@ func (c *Console) CheckPassword(ctx context.Context, user, pass, clientIP string
 		c.log.Warn("admin login refused: too many failures", "user", user, "client", clientIP)
 		return ErrRateLimited
 	}
-	if err := c.users.check(user, pass); err != nil {
+	if err := c.users.check(ctx, user, pass); err != nil {
+		if ctx.Err() != nil {
+			return err // the request ended while waiting: no verdict, no failure counted
+		}
 		c.limiter.fail(client, now)
 		c.m.login("failed")
 		c.log.Warn("admin login failed", "user", user, "client", clientIP, "reason", err.Error())
@@ -59,7 +62,8 @@ func clientKey(ip string) string {
 // userFile is the users file, re-read when it changes (checked at each
 // login: one stat).
 type userFile struct {
-	path string
+	path   string
+	bcrypt chan struct{} // maxBcrypt slots
 
 	mu    sync.Mutex
 	state fileStamp
@@ -99,7 +103,7 @@ func (u *userFile) anyHash() []byte {
 }
 
 func openUsers(path string) (*userFile, error) {
-	u := &userFile{path: path}
+	u := &userFile{path: path, bcrypt: make(chan struct{}, maxBcrypt)}
 	if path == "" {
 		return u, nil // no users: nobody logs in
 	}
@@ -109,8 +113,13 @@ func openUsers(path string) (*userFile, error) {
 	return u, nil
 }
 
+// maxBcrypt bounds the bcrypt comparisons running at once: each takes
+// about a third of a second of one core (cost 12), and the milter shares
+// the machine. Logins beyond it wait their turn (or their request's end).
+const maxBcrypt = 1
+
 // check verifies a password; the error says why, for the log only.
-func (u *userFile) check(user, pass string) error {
+func (u *userFile) check(ctx context.Context, user, pass string) error {
 	if user == "" || pass == "" {
 		return errors.New("no user name or password")
 	}
@@ -121,12 +130,22 @@ func (u *userFile) check(user, pass string) error {
 	if cached {
 		return nil
 	}
-	if hash == nil {
+	known := hash != nil
+	if !known {
 		// As long as a wrong password takes: the cost of the file's hashes.
-		_ = bcrypt.CompareHashAndPassword(u.anyHash(), []byte(pass+"\x00"))
-		return errors.New("unknown user")
+		hash, pass = u.anyHash(), pass+"\x00"
 	}
-	if err := bcrypt.CompareHashAndPassword(hash, []byte(pass)); err != nil {
+	select {
+	case u.bcrypt <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for the password check: %w", ctx.Err())
+	}
+	err = bcrypt.CompareHashAndPassword(hash, []byte(pass))
+	<-u.bcrypt
+	switch {
+	case !known:
+		return errors.New("unknown user")
+	case err != nil:
 		return errors.New("wrong password")
 	}
 	u.remember(user, pass, hash)

@@ -94,21 +94,21 @@ func TestUsersFileReload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := u.check("alice", "one"); err != nil {
+	if err := u.check(context.Background(), "alice", "one"); err != nil {
 		t.Fatal(err)
 	}
-	if err := u.check("alice", "one"); err != nil { // remembered
+	if err := u.check(context.Background(), "alice", "one"); err != nil { // remembered
 		t.Fatal(err)
 	}
 	write("alice:" + hash("two") + "\nbob:" + hash("three") + "\n")
-	if err := u.check("alice", "one"); err == nil {
+	if err := u.check(context.Background(), "alice", "one"); err == nil {
 		t.Error("the old password still works after the file changed")
 	}
-	if err := u.check("bob", "three"); err != nil {
+	if err := u.check(context.Background(), "bob", "three"); err != nil {
 		t.Errorf("new user: %v", err)
 	}
 	write("alice " + hash("two") + "\n")
-	if err := u.check("alice", "two"); err == nil {
+	if err := u.check(context.Background(), "alice", "two"); err == nil {
 		t.Error("a broken file let alice in")
 	}
 	for _, bad := range []string{"alice", "alice:", ":x", "alice:notbcrypt"} {
@@ -168,16 +168,46 @@ func BenchmarkBasicAuth(b *testing.B) {
 	}
 	b.Run("wrong", func(b *testing.B) {
 		for b.Loop() {
-			_ = u.check("alice", "nope")
+			_ = u.check(context.Background(), "alice", "nope")
 		}
 	})
 	b.Run("remembered", func(b *testing.B) {
-		_ = u.check("alice", "pw")
+		_ = u.check(context.Background(), "alice", "pw")
 		b.ReportAllocs()
 		for b.Loop() {
-			if err := u.check("alice", "pw"); err != nil {
+			if err := u.check(context.Background(), "alice", "pw"); err != nil {
 				b.Fatal(err)
 			}
 		}
 	})
+}
+
+// TestBcryptBounded: a login waits while maxBcrypt checks run, and gives
+// up when its request ends; a remembered password does not wait.
+func TestBcryptBounded(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "users")
+	if err := SetPassword(path, "alice", "pw", bcrypt.MinCost); err != nil {
+		t.Fatal(err)
+	}
+	u := mustUsers(t, path)
+	if err := u.check(context.Background(), "alice", "pw"); err != nil {
+		t.Fatal(err)
+	}
+	for range maxBcrypt {
+		u.bcrypt <- struct{}{} // every slot taken
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := u.check(ctx, "alice", "other"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("check with every slot taken: %v, want the request's deadline", err)
+	}
+	if err := u.check(ctx, "alice", "pw"); err != nil {
+		t.Errorf("a remembered password waited: %v", err)
+	}
+	for range maxBcrypt {
+		<-u.bcrypt
+	}
+	if err := u.check(context.Background(), "alice", "other"); err == nil || errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("check after the slots are free: %v, want a wrong password", err)
+	}
 }
