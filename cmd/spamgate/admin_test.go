@@ -2,16 +2,26 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
 	"spamgate/admin"
 	"spamgate/admin/rulefile"
+	"spamgate/config"
+	"spamgate/daemon"
+	"spamgate/dnsx/dnstest"
 )
 
 // TestAdminPasswd: the password read from standard input is stored as a
@@ -98,5 +108,89 @@ func TestCheckConfigAdminRules(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "# admin rules "+rules+": 1 rules") {
 		t.Errorf("output lacks the admin rules line:\n%s", out.String())
+	}
+}
+
+// TestExplainSameAsConsole: POST /api/v1/explain on a running spamgate
+// answers what `spamgate explain -json` prints for the same transaction
+// and configuration (the same engine.Explain underneath).
+func TestExplainSameAsConsole(t *testing.T) {
+	z, err := dnstest.LoadZoneFile("../../testdata/dns/integration.zone", "test.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := dnstest.Start(t, z)
+	dir := t.TempDir()
+	users := filepath.Join(dir, "users")
+	hash, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+	if err := os.WriteFile(users, []byte("alice:"+string(hash)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "spamgate.toml")
+	if err := os.WriteFile(file, fmt.Appendf(nil, `
+[milter]
+listen = "inet:127.0.0.1:0"
+authserv_id = "mx.test"
+internal_networks = []
+[dns]
+nameservers = [%q]
+[dnsbl]
+threshold = 2
+[[dnsbl.zone]]
+name = "bl.test"
+weight = 2
+[[policy.rule]]
+recipient = "tls.example"
+require_tls = true
+min_tls_version = "TLSv1.3"
+[admin]
+listen = "inet:127.0.0.1:0"
+users_file = %q
+history_store = "off"
+`, srv.Addr, users), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	req := map[string]any{"client": "192.0.2.99", "helo": "helo.good.test", "tls": "TLSv1.2:256", "from": "user@good.test",
+		"to": []string{"alice@tls.example", "bob@example.net"}}
+	var out, errOut bytes.Buffer
+	if code := run([]string{"explain", "-config", file, "-client", "192.0.2.99", "-helo", "helo.good.test", "-tls", "TLSv1.2:256",
+		"-from", "user@good.test", "-to", "alice@tls.example", "-to", "bob@example.net", "-json"}, &out, &errOut); code != 0 {
+		t.Fatalf("explain exit %d: %s", code, errOut.String())
+	}
+
+	cfg, err := config.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := daemon.Start(cfg, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Shutdown(context.Background())
+	body, _ := json.Marshal(req)
+	hreq, _ := http.NewRequest("POST", "http://"+d.AdminAddr().String()+"/api/v1/explain", bytes.NewReader(body))
+	hreq.Header.Set("Content-Type", "application/json")
+	hreq.SetBasicAuth("alice", "pw")
+	resp, err := (&http.Client{Timeout: 20 * time.Second}).Do(hreq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	api, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("API: %d %s", resp.StatusCode, api)
+	}
+	var fromCLI, fromAPI any
+	if err := json.Unmarshal(out.Bytes(), &fromCLI); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(api, &fromAPI); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(fromCLI, fromAPI) {
+		t.Errorf("explain -json and the API differ:\nCLI %s\nAPI %s", out.Bytes(), api)
+	}
+	if !strings.Contains(string(api), `"status": "5.7.10"`) {
+		t.Errorf("the TLSv1.3 rule did not refuse alice over TLSv1.2: %s", api)
 	}
 }
