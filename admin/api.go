@@ -116,6 +116,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	writeJSON(w, code, map[string]string{"error": err.Error()})
 }
 
+// statusOf is the HTTP status an error calls for, in the API and on the
+// web pages alike.
 func statusOf(err error) int {
 	var he httpError
 	var ve *ValidationError

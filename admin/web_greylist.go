@@ -37,7 +37,7 @@ func (ui *webUI) showGreylist(w http.ResponseWriter, r *http.Request, d *pageDat
 		st, err := c.GreylistStatus(r.Context(), strings.TrimSpace(q.Get("client")), strings.TrimSpace(q.Get("sender")), strings.TrimSpace(q.Get("recipient")))
 		if err != nil {
 			d.Error = "status: " + err.Error()
-			status = consoleStatus(err)
+			status = statusOf(err)
 		} else {
 			v.Status = &st
 		}
@@ -46,7 +46,7 @@ func (ui *webUI) showGreylist(w http.ResponseWriter, r *http.Request, d *pageDat
 	if err != nil {
 		v.ListError = err.Error()
 		if status == http.StatusOK {
-			status = consoleStatus(err)
+			status = statusOf(err)
 		}
 	}
 	v.Whitelist = list
@@ -70,7 +70,7 @@ func (ui *webUI) greylistRelease(w http.ResponseWriter, r *http.Request, sess *s
 		d.Error = "not released: " + err.Error()
 		r.URL.RawQuery = ""
 		d.Form = f
-		ui.showGreylist(w, r, d, consoleStatus(err))
+		ui.showGreylist(w, r, d, statusOf(err))
 		return
 	}
 	redirectDone(w, r, back, "released")

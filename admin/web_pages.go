@@ -52,7 +52,7 @@ func (ui *webUI) dashboardPage(w http.ResponseWriter, r *http.Request, sess *ses
 	}
 	st, err := c.Dashboard(r.Context())
 	if err != nil {
-		ui.failed(w, consoleStatus(err), "dashboard.html", d, "the dashboard could not be read", err)
+		ui.failed(w, statusOf(err), "dashboard.html", d, "the dashboard could not be read", err)
 		return
 	}
 	d.Data = dashboardView{Transactions: st.Transactions, Refusals: sortedCounts(st.Refusals), TLSVersions: sortedCounts(st.TLSVersions)}
@@ -92,7 +92,7 @@ func (ui *webUI) decisionsPage(w http.ResponseWriter, r *http.Request, sess *ses
 	}
 	recs, err := c.Decisions(r.Context(), f)
 	if err != nil {
-		ui.failed(w, consoleStatus(err), "decisions.html", d, "the decision history could not be searched", err)
+		ui.failed(w, statusOf(err), "decisions.html", d, "the decision history could not be searched", err)
 		return
 	}
 	d.Data = rowsView[history.Record]{Rows: recs}
@@ -156,7 +156,7 @@ func (ui *webUI) rolloutPage(w http.ResponseWriter, r *http.Request, sess *sessi
 	}
 	rows, err := c.Rollout(r.Context(), pattern, days, minTLS)
 	if err != nil {
-		ui.failed(w, consoleStatus(err), "rollout.html", d, "the rollout advisor could not answer", err)
+		ui.failed(w, statusOf(err), "rollout.html", d, "the rollout advisor could not answer", err)
 		return
 	}
 	d.Data = rowsView[history.RolloutRow]{Rows: rows}
@@ -167,24 +167,6 @@ func (ui *webUI) rolloutPage(w http.ResponseWriter, r *http.Request, sess *sessi
 func (ui *webUI) unavailable(w http.ResponseWriter, d *pageData) {
 	d.Error = "this page is not available in this build"
 	ui.render(w, http.StatusNotImplemented, "error.html", d)
-}
-
-// consoleStatus maps a Console error to the page's HTTP status, as the
-// JSON API does.
-func consoleStatus(err error) int {
-	var ve *ValidationError
-	switch {
-	case errors.As(err, &ve):
-		return http.StatusBadRequest
-	case errors.Is(err, ErrNotFound):
-		return http.StatusNotFound
-	case errors.Is(err, ErrNotEditable):
-		return http.StatusForbidden
-	case errors.Is(err, ErrUnavailable):
-		return http.StatusServiceUnavailable
-	default:
-		return http.StatusInternalServerError
-	}
 }
 
 // lookupPage tells which rule applies to a recipient, and why.
@@ -211,7 +193,7 @@ func (ui *webUI) lookupPage(w http.ResponseWriter, r *http.Request, sess *sessio
 	v, err := c.Lookup(r.Context(), rcpt)
 	if err != nil {
 		d.Errors["recipient"] = err.Error()
-		ui.failed(w, consoleStatus(err), "lookup.html", d, "the lookup failed", err)
+		ui.failed(w, statusOf(err), "lookup.html", d, "the lookup failed", err)
 		return
 	}
 	view := lookupView{LookupView: v}
@@ -262,7 +244,7 @@ func (ui *webUI) auditPage(w http.ResponseWriter, r *http.Request, sess *session
 	}
 	entries, err := c.Audit(r.Context(), 200)
 	if err != nil {
-		ui.failed(w, consoleStatus(err), "audit.html", d, "the audit log could not be read", err)
+		ui.failed(w, statusOf(err), "audit.html", d, "the audit log could not be read", err)
 		return
 	}
 	rows := make([]auditRow, 0, len(entries))

@@ -194,7 +194,7 @@ func (ui *webUI) showRules(w http.ResponseWriter, r *http.Request, d *pageData, 
 	}
 	d.Data = v
 	if err != nil {
-		ui.failed(w, consoleStatus(err), "rules.html", d, "the rules could not be listed", err)
+		ui.failed(w, statusOf(err), "rules.html", d, "the rules could not be listed", err)
 		return
 	}
 	ui.render(w, status, "rules.html", d)
@@ -219,7 +219,7 @@ func (ui *webUI) ruleAdd(w http.ResponseWriter, r *http.Request, sess *session) 
 		ui.log.Info("admin web: rule refused", "user", sess.user, "err", err)
 		d.Error = "the rule was not added: " + err.Error()
 		tieErrors(err.Error(), d.Errors)
-		ui.showRules(w, r, d, consoleStatus(err))
+		ui.showRules(w, r, d, statusOf(err))
 		return
 	}
 	redirectDone(w, r, "/rules", "added")
@@ -242,7 +242,7 @@ func (ui *webUI) showRuleEdit(w http.ResponseWriter, r *http.Request, d *pageDat
 	id := r.PathValue("id")
 	rules, err := c.Rules(r.Context(), "")
 	if err != nil {
-		ui.failed(w, consoleStatus(err), "error.html", d, "the rules could not be listed", err)
+		ui.failed(w, statusOf(err), "error.html", d, "the rules could not be listed", err)
 		return
 	}
 	i := slices.IndexFunc(rules, func(v RuleView) bool { return v.ID == id })
@@ -281,7 +281,7 @@ func (ui *webUI) ruleUpdate(w http.ResponseWriter, r *http.Request, sess *sessio
 		ui.log.Info("admin web: rule update refused", "user", sess.user, "err", err)
 		d.Error = "the rule was not changed: " + err.Error()
 		tieErrors(err.Error(), d.Errors)
-		ui.showRuleEdit(w, r, d, consoleStatus(err), false)
+		ui.showRuleEdit(w, r, d, statusOf(err), false)
 		return
 	}
 	d.Error = "the rule was not changed: see the fields marked Error"
@@ -297,7 +297,7 @@ func (ui *webUI) ruleDelete(w http.ResponseWriter, r *http.Request, sess *sessio
 		return
 	}
 	if err := c.DeleteRule(r.Context(), sess.user, r.PathValue("id")); err != nil {
-		ui.failed(w, consoleStatus(err), "error.html", d, "the rule was not deleted", err)
+		ui.failed(w, statusOf(err), "error.html", d, "the rule was not deleted", err)
 		return
 	}
 	redirectDone(w, r, "/rules", "deleted")
