@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"spamgate/internal/fileid"
 )
 
 // BcryptCost is the cost `spamgate admin passwd` hashes with.
@@ -221,7 +223,7 @@ func stamp(path string) (fileStamp, error) {
 	if err != nil {
 		return fileStamp{}, err
 	}
-	return fileStamp{size: fi.Size(), mtime: fi.ModTime().UnixNano(), ino: inode(fi)}, nil
+	return fileStamp{size: fi.Size(), mtime: fi.ModTime().UnixNano(), ino: fileid.Inode(fi)}, nil
 }
 
 // ParseUsers reads "name:bcrypt-hash" lines (# comments and blank lines

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"spamgate/dkim"
+	"spamgate/internal/fileid"
 )
 
 // Key states. Only Active keys sign.
@@ -70,7 +71,7 @@ type fileStamp struct {
 }
 
 func stampOf(fi fs.FileInfo) fileStamp {
-	return fileStamp{size: fi.Size(), mtime: fi.ModTime().UnixNano(), inode: inode(fi), mode: fi.Mode()}
+	return fileStamp{size: fi.Size(), mtime: fi.ModTime().UnixNano(), inode: fileid.Inode(fi), mode: fi.Mode()}
 }
 
 // prevKeys are the parsed keys of the table in force, by file path, so that

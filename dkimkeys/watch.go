@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
+
+	"spamgate/internal/fileid"
 )
 
 // deepEvery is how many polls apart the watch also stats every key file
@@ -73,7 +75,7 @@ func fingerprint(dir string, deep bool) uint64 {
 		buf = append(buf[:0], path...)
 		buf = strconv.AppendInt(append(buf, 0), fi.Size(), 10)
 		buf = strconv.AppendInt(append(buf, 0), fi.ModTime().UnixNano(), 10)
-		buf = strconv.AppendUint(append(buf, 0), inode(fi), 10)
+		buf = strconv.AppendUint(append(buf, 0), fileid.Inode(fi), 10)
 		buf = strconv.AppendUint(append(buf, 0), uint64(fi.Mode()), 10)
 		h.Write(append(buf, '\n'))
 	}

@@ -5,6 +5,8 @@ import (
 	"os"
 	"slices"
 	"time"
+
+	"spamgate/internal/fileid"
 )
 
 // Watch polls the files every interval and calls onChange once a change has
@@ -70,7 +72,7 @@ func snapshot(paths []string) []fileState {
 		if err != nil {
 			continue // gone or unreadable: the reload will say why
 		}
-		out[i] = fileState{exists: true, size: fi.Size(), mtime: fi.ModTime().UnixNano(), inode: inode(fi)}
+		out[i] = fileState{exists: true, size: fi.Size(), mtime: fi.ModTime().UnixNano(), inode: fileid.Inode(fi)}
 	}
 	return out
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"os"
 	"time"
+
+	"spamgate/internal/fileid"
 )
 
 // Watch polls the table file every interval (one second if not positive)
@@ -76,5 +78,5 @@ func stat(path string) fileState {
 	if err != nil {
 		return fileState{} // gone or unreadable: the reload will say why
 	}
-	return fileState{exists: true, size: fi.Size(), mtime: fi.ModTime().UnixNano(), inode: inode(fi)}
+	return fileState{exists: true, size: fi.Size(), mtime: fi.ModTime().UnixNano(), inode: fileid.Inode(fi)}
 }

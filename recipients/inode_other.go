@@ -1,8 +1,0 @@
-//go:build !unix
-
-package recipients
-
-import "os"
-
-// inode is not available here; size and modification time remain.
-func inode(os.FileInfo) uint64 { return 0 }
