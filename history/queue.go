@@ -85,9 +85,12 @@ func (q *queue) run() {
 	t := time.NewTicker(tickEvery)
 	defer t.Stop()
 	batch := make([]Record, 0, batchMax)
+	linger := time.NewTimer(lingerFor)
+	linger.Stop()
 	for {
 		select {
 		case r := <-q.ch:
+			q.linger(linger)
 			batch = q.drain(append(batch[:0], r))
 			q.write(batch)
 		case ack := <-q.flushReq:
@@ -99,6 +102,26 @@ func (q *queue) run() {
 			q.drainAll(batch)
 			return
 		}
+	}
+}
+
+// lingerFor is how long the writer waits, after a record arrives, for
+// more to write with it. Records sent meanwhile wait in the channel
+// without waking the writer: at a few hundred messages a second, one
+// wake-up and one write per batch instead of one per message.
+const lingerFor = 50 * time.Millisecond
+
+// linger waits lingerFor, or less when a batch is already full or the
+// queue is closing.
+func (q *queue) linger(t *time.Timer) {
+	if len(q.ch) >= batchMax-1 {
+		return
+	}
+	t.Reset(lingerFor)
+	select {
+	case <-t.C:
+	case <-q.stop:
+		t.Stop()
 	}
 }
 
