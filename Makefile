@@ -16,7 +16,10 @@ test: deps
 	$(GO) vet ./...
 	@files=$$(gofmt -l .); if [ -n "$$files" ]; then echo "gofmt needed:"; echo "$$files"; exit 1; fi
 	$(GO) test -race -count=1 ./...
-	cd third_party/go-milter && $(GO) vet . && $(GO) test -race -count=1 .
+	# Upstream's TestMilterClient_AbortFlow reads what the server's Abort
+	# callback wrote without waiting for it (no reply to wait for): a data
+	# race in the test itself, flagged by -race now and then (PATCHES.md).
+	cd third_party/go-milter && $(GO) vet . && $(GO) test -race -count=1 -skip TestMilterClient_AbortFlow .
 	GO=$(GO) sh scripts/fuzz.sh 2s
 
 build:
