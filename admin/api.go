@@ -159,7 +159,8 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_, _ = w.Write(buf.Bytes())
 }
 
-// statusWriter remembers the status for the request metric.
+// statusWriter remembers the status for the request metrics of the API and
+// the web pages.
 type statusWriter struct {
 	http.ResponseWriter
 	status int
@@ -178,6 +179,9 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	}
 	return w.ResponseWriter.Write(b)
 }
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (w *statusWriter) code() int {
 	if w.status == 0 {

@@ -132,9 +132,9 @@ func (ui *webUI) notFound(w http.ResponseWriter, r *http.Request) {
 func (ui *webUI) headers(next http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		setSecurityHeaders(w.Header())
-		rec := &statusRecorder{ResponseWriter: w}
-		next(rec, r)
-		ui.metrics.request(r, rec.status)
+		sw := &statusWriter{ResponseWriter: w}
+		next(sw, r)
+		ui.metrics.request(r, sw.code())
 	})
 }
 
