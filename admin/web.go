@@ -53,7 +53,7 @@ func setSecurityHeaders(h http.Header) {
 
 // webUI holds the web UI's state: the session table and the parsed pages.
 type webUI struct {
-	console  any // the Console; web_backend.go asks it for each action
+	console  webConsole // the Console (web_backend.go)
 	log      *slog.Logger
 	sessions *sessionStore
 	pages    map[string]*template.Template
@@ -63,11 +63,7 @@ type webUI struct {
 
 // webRoutes registers the web UI's pages.
 func (s *Server) webRoutes(mux *http.ServeMux) {
-	var console any
-	if s.console != nil { // a nil *Console in an interface would pass the type checks
-		console = s.console
-	}
-	ui, err := newWebUI(console, s.log)
+	ui, err := newWebUI(s.console, s.log)
 	if err != nil {
 		// The templates are embedded and parsed by the tests: this is a
 		// build error, not a run-time condition.
@@ -77,7 +73,7 @@ func (s *Server) webRoutes(mux *http.ServeMux) {
 	ui.routes(mux)
 }
 
-func newWebUI(console any, log *slog.Logger) (*webUI, error) {
+func newWebUI(console webConsole, log *slog.Logger) (*webUI, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

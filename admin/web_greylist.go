@@ -26,11 +26,7 @@ func (ui *webUI) greylistPage(w http.ResponseWriter, r *http.Request, sess *sess
 }
 
 func (ui *webUI) showGreylist(w http.ResponseWriter, r *http.Request, d *pageData, status int) {
-	c, ok := ui.console.(greylistAdmin)
-	if !ok {
-		ui.unavailable(w, d)
-		return
-	}
+	c := ui.console
 	v := greylistView{}
 	q := r.URL.Query()
 	if q.Has("client") || q.Has("sender") || q.Has("recipient") {
@@ -57,11 +53,7 @@ func (ui *webUI) showGreylist(w http.ResponseWriter, r *http.Request, d *pageDat
 // greylistRelease lets a triplet's next retry pass.
 func (ui *webUI) greylistRelease(w http.ResponseWriter, r *http.Request, sess *session) {
 	d := newPage("Greylist", "greylist", r, sess)
-	c, ok := ui.console.(greylistAdmin)
-	if !ok {
-		ui.unavailable(w, d)
-		return
-	}
+	c := ui.console
 	f := r.PostForm
 	client, sender, rcpt := strings.TrimSpace(f.Get("client")), strings.TrimSpace(f.Get("sender")), strings.TrimSpace(f.Get("recipient"))
 	back := "/greylist?" + url.Values{"client": {client}, "sender": {sender}, "recipient": {rcpt}}.Encode()
@@ -80,11 +72,7 @@ func (ui *webUI) greylistRelease(w http.ResponseWriter, r *http.Request, sess *s
 // whitelist entry: a client network or a sender domain.
 func (ui *webUI) greylistWhitelist(w http.ResponseWriter, r *http.Request, sess *session) {
 	d := newPage("Greylist", "greylist", r, sess)
-	c, ok := ui.console.(greylistAdmin)
-	if !ok {
-		ui.unavailable(w, d)
-		return
-	}
+	c := ui.console
 	entry := strings.TrimSpace(r.PostForm.Get("entry"))
 	add := r.PostForm.Get("action") != "remove"
 	if entry == "" {

@@ -52,12 +52,7 @@ func (ui *webUI) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	next := localPath(r.PostFormValue("next"))
 	name := r.PostFormValue("name")
-	checker, ok := ui.console.(passwordChecker)
-	if !ok {
-		ui.refuse(w, r, http.StatusServiceUnavailable, "Log-in is not available: this build has no password check.")
-		return
-	}
-	if err := checker.CheckPassword(r.Context(), name, r.PostFormValue("password"), clientIP(r)); err != nil {
+	if err := ui.console.CheckPassword(r.Context(), name, r.PostFormValue("password"), clientIP(r)); err != nil {
 		ui.log.Info("admin web: log-in refused", "user", name, "client", clientIP(r), "err", err)
 		if errors.Is(err, ErrRateLimited) {
 			ui.showLogin(w, r, http.StatusTooManyRequests, "Too many failed log-ins from this address: wait a minute and try again.", next)

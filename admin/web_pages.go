@@ -45,11 +45,7 @@ func sortedCounts(m map[string]int) []keyCount {
 
 func (ui *webUI) dashboardPage(w http.ResponseWriter, r *http.Request, sess *session) {
 	d := newPage("Dashboard", "dashboard", r, sess)
-	c, ok := ui.console.(dashboarder)
-	if !ok {
-		ui.unavailable(w, d)
-		return
-	}
+	c := ui.console
 	st, err := c.Dashboard(r.Context())
 	if err != nil {
 		ui.failed(w, statusOf(err), "dashboard.html", d, "the dashboard could not be read", err)
@@ -65,11 +61,7 @@ func (ui *webUI) decisionsPage(w http.ResponseWriter, r *http.Request, sess *ses
 	d := newPage("Decisions", "decisions", r, sess)
 	_ = r.ParseForm()
 	d.Form = r.Form
-	c, ok := ui.console.(decisionSearcher)
-	if !ok {
-		ui.unavailable(w, d)
-		return
-	}
+	c := ui.console
 	q := r.URL.Query()
 	f := history.Filter{
 		Recipient: strings.TrimSpace(q.Get("recipient")),
@@ -124,11 +116,7 @@ func (ui *webUI) rolloutPage(w http.ResponseWriter, r *http.Request, sess *sessi
 	d := newPage("TLS rollout advisor", "rollout", r, sess)
 	_ = r.ParseForm()
 	d.Form = r.Form
-	c, ok := ui.console.(rolloutAdvisor)
-	if !ok {
-		ui.unavailable(w, d)
-		return
-	}
+	c := ui.console
 	q := r.URL.Query()
 	pattern := strings.TrimSpace(q.Get("recipient"))
 	if !q.Has("recipient") {
@@ -163,22 +151,12 @@ func (ui *webUI) rolloutPage(w http.ResponseWriter, r *http.Request, sess *sessi
 	ui.render(w, http.StatusOK, "rollout.html", d)
 }
 
-// unavailable answers a page whose Console action this build lacks.
-func (ui *webUI) unavailable(w http.ResponseWriter, d *pageData) {
-	d.Error = "this page is not available in this build"
-	ui.render(w, http.StatusNotImplemented, "error.html", d)
-}
-
 // lookupPage tells which rule applies to a recipient, and why.
 func (ui *webUI) lookupPage(w http.ResponseWriter, r *http.Request, sess *session) {
 	d := newPage("Lookup", "lookup", r, sess)
 	_ = r.ParseForm()
 	d.Form = r.Form
-	c, ok := ui.console.(ruleLooker)
-	if !ok {
-		ui.unavailable(w, d)
-		return
-	}
+	c := ui.console
 	q := r.URL.Query()
 	if !q.Has("recipient") {
 		ui.render(w, http.StatusOK, "lookup.html", d)
@@ -237,11 +215,7 @@ type auditRow struct {
 // auditPage lists the changes made through the console, newest first.
 func (ui *webUI) auditPage(w http.ResponseWriter, r *http.Request, sess *session) {
 	d := newPage("Audit", "audit", r, sess)
-	c, ok := ui.console.(auditReader)
-	if !ok {
-		ui.unavailable(w, d)
-		return
-	}
+	c := ui.console
 	entries, err := c.Audit(r.Context(), 200)
 	if err != nil {
 		ui.failed(w, statusOf(err), "audit.html", d, "the audit log could not be read", err)

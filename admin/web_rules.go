@@ -178,11 +178,7 @@ func (ui *webUI) rulesPage(w http.ResponseWriter, r *http.Request, sess *session
 // showRules renders the rules page (after a refused add, d holds the
 // submitted form and its errors).
 func (ui *webUI) showRules(w http.ResponseWriter, r *http.Request, d *pageData, status int) {
-	c, ok := ui.console.(ruleEditor)
-	if !ok {
-		ui.unavailable(w, d)
-		return
-	}
+	c := ui.console
 	filter := strings.TrimSpace(r.URL.Query().Get("recipient"))
 	rules, err := c.Rules(r.Context(), filter)
 	v := rulesView{Filter: filter, Keys: ruleKeys()}
@@ -203,11 +199,7 @@ func (ui *webUI) showRules(w http.ResponseWriter, r *http.Request, d *pageData, 
 // ruleAdd adds an admin rule from the form.
 func (ui *webUI) ruleAdd(w http.ResponseWriter, r *http.Request, sess *session) {
 	d := newPage("Rules", "rules", r, sess)
-	c, ok := ui.console.(ruleEditor)
-	if !ok {
-		ui.unavailable(w, d)
-		return
-	}
+	c := ui.console
 	d.Form = r.PostForm
 	keys := ruleFormKeys(r.PostForm, d.Errors)
 	if len(d.Errors) > 0 {
@@ -234,11 +226,7 @@ func (ui *webUI) ruleEditPage(w http.ResponseWriter, r *http.Request, sess *sess
 // showRuleEdit renders the edit form; fill takes the values from the rule
 // (a first visit) instead of the submitted form (a refused update).
 func (ui *webUI) showRuleEdit(w http.ResponseWriter, r *http.Request, d *pageData, status int, fill bool) {
-	c, ok := ui.console.(ruleEditor)
-	if !ok {
-		ui.unavailable(w, d)
-		return
-	}
+	c := ui.console
 	id := r.PathValue("id")
 	rules, err := c.Rules(r.Context(), "")
 	if err != nil {
@@ -265,11 +253,7 @@ func (ui *webUI) showRuleEdit(w http.ResponseWriter, r *http.Request, d *pageDat
 // ruleUpdate replaces an admin rule's keys from the edit form.
 func (ui *webUI) ruleUpdate(w http.ResponseWriter, r *http.Request, sess *session) {
 	d := newPage("Edit rule", "rules", r, sess)
-	c, ok := ui.console.(ruleEditor)
-	if !ok {
-		ui.unavailable(w, d)
-		return
-	}
+	c := ui.console
 	d.Form = r.PostForm
 	keys := ruleFormKeys(r.PostForm, d.Errors)
 	if len(d.Errors) == 0 {
@@ -291,11 +275,7 @@ func (ui *webUI) ruleUpdate(w http.ResponseWriter, r *http.Request, sess *sessio
 // ruleDelete deletes an admin rule.
 func (ui *webUI) ruleDelete(w http.ResponseWriter, r *http.Request, sess *session) {
 	d := newPage("Rules", "rules", r, sess)
-	c, ok := ui.console.(ruleEditor)
-	if !ok {
-		ui.unavailable(w, d)
-		return
-	}
+	c := ui.console
 	if err := c.DeleteRule(r.Context(), sess.user, r.PathValue("id")); err != nil {
 		ui.failed(w, statusOf(err), "error.html", d, "the rule was not deleted", err)
 		return

@@ -132,7 +132,7 @@ type webClient struct {
 	c    *http.Client
 }
 
-func newWebServer(t *testing.T, console any) *webClient {
+func newWebServer(t *testing.T, console webConsole) *webClient {
 	t.Helper()
 	ui, err := newWebUI(console, slog.New(slog.NewTextHandler(t.Output(), nil)))
 	if err != nil {
