@@ -89,6 +89,7 @@ func segmentLess(a, b segment) int {
 
 // FileStore is the embedded decision history.
 type FileStore struct {
+	reader
 	o   FileOptions
 	q   *queue
 	log *slog.Logger
@@ -136,6 +137,7 @@ func OpenFile(o FileOptions) (*FileStore, error) {
 	probe.Close()
 	os.Remove(probe.Name())
 	s := &FileStore{o: o, log: o.Log, reported: map[string]bool{}}
+	s.reader = reader{src: s, now: o.Now, days: o.Days}
 	if err := s.load(); err != nil {
 		return nil, err
 	}
@@ -336,21 +338,6 @@ func (s *FileStore) remove(seg segment) {
 		s.total -= seg.size
 	}
 	delete(s.reported, seg.name)
-}
-
-// Query implements Store.
-func (s *FileStore) Query(ctx context.Context, f Filter) ([]Record, error) {
-	return query(ctx, s, f, since(f.Since, s.o.Now(), s.o.Days))
-}
-
-// Rollout implements Store.
-func (s *FileStore) Rollout(ctx context.Context, pattern string, from time.Time, minTLS string) ([]RolloutRow, error) {
-	return rollout(ctx, s, pattern, since(from, s.o.Now(), s.o.Days), minTLS)
-}
-
-// Stats implements Store.
-func (s *FileStore) Stats(ctx context.Context, from time.Time) (Stats, error) {
-	return stats(ctx, s, since(from, s.o.Now(), s.o.Days))
 }
 
 // scan reads the segments newest first, each one forward into memory

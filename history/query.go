@@ -21,6 +21,29 @@ type scanner interface {
 	scan(ctx context.Context, since time.Time, pre func(line []byte) bool, visit func(r *Record) bool) error
 }
 
+// reader gives a store its Query, Rollout and Stats: the stores differ
+// only in how they scan.
+type reader struct {
+	src  scanner
+	now  func() time.Time
+	days int // the history's reach: a query goes back no further
+}
+
+// Query implements Store.
+func (r reader) Query(ctx context.Context, f Filter) ([]Record, error) {
+	return query(ctx, r.src, f, since(f.Since, r.now(), r.days))
+}
+
+// Rollout implements Store.
+func (r reader) Rollout(ctx context.Context, pattern string, from time.Time, minTLS string) ([]RolloutRow, error) {
+	return rollout(ctx, r.src, pattern, since(from, r.now(), r.days), minTLS)
+}
+
+// Stats implements Store.
+func (r reader) Stats(ctx context.Context, from time.Time) (Stats, error) {
+	return stats(ctx, r.src, since(from, r.now(), r.days))
+}
+
 // limit is f.Limit brought into range.
 func (f Filter) limit() int {
 	if f.Limit <= 0 {

@@ -44,6 +44,7 @@ type RedisOptions struct {
 // history_max_bytes: MaxBytes / Days, counted in records of the average
 // size this host writes.
 type RedisStore struct {
+	reader
 	o   RedisOptions
 	rdb redis.UniversalClient
 	q   *queue
@@ -80,6 +81,7 @@ func OpenRedis(o RedisOptions) (*RedisStore, error) {
 		return nil, fmt.Errorf("history redis: %w", err)
 	}
 	s := &RedisStore{o: o, rdb: rdb}
+	s.reader = reader{src: s, now: o.Now, days: o.Days}
 	s.avgBytes.Store(recordBytesGuess)
 	s.q = newQueue(o.QueueLen, s, o.Now)
 	return s, nil
@@ -174,21 +176,6 @@ func (s *RedisStore) write(batch []Record) (failed int) {
 
 // tick: Redis expires the lists itself.
 func (s *RedisStore) tick(time.Time) {}
-
-// Query implements Store.
-func (s *RedisStore) Query(ctx context.Context, f Filter) ([]Record, error) {
-	return query(ctx, s, f, since(f.Since, s.o.Now(), s.o.Days))
-}
-
-// Rollout implements Store.
-func (s *RedisStore) Rollout(ctx context.Context, pattern string, from time.Time, minTLS string) ([]RolloutRow, error) {
-	return rollout(ctx, s, pattern, since(from, s.o.Now(), s.o.Days), minTLS)
-}
-
-// Stats implements Store.
-func (s *RedisStore) Stats(ctx context.Context, from time.Time) (Stats, error) {
-	return stats(ctx, s, since(from, s.o.Now(), s.o.Days))
-}
 
 // scan reads the day lists newest first, each from its end backwards in
 // chunks. Positions are taken from the length at the start of a day's
