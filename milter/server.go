@@ -351,7 +351,6 @@ func peerAddr(c net.Conn) netip.Addr {
 // handle runs one milter connection to its end.
 func (s *Server) handle(c *conn) {
 	defer s.wg.Done()
-	growStack(0) // see stackReserve
 	// Only this goroutine reads c: once it returns, the buffer is free.
 	c.br = s.reader(c)
 	defer s.readers.Put(c.br)
@@ -359,6 +358,9 @@ func (s *Server) handle(c *conn) {
 	if !s.negotiate(c, peer) {
 		return
 	}
+	// Only a session gets the stack: a connection that never negotiates
+	// (max_unnegotiated of them may wait) keeps the small one.
+	growStack(0) // see stackReserve
 	defer s.untrack(c, peer)
 	eng := s.opts.Engine()
 	id := fmt.Sprintf("%08x%06x", s.prefix, s.seq.Add(1)&0xffffff)
