@@ -49,20 +49,22 @@ func BenchmarkPostfix(b *testing.B) {
 	peerCount := envInts(b, "SPAMGATE_BENCH_PEER_COUNT", []int{count})[0]
 
 	bin := buildSpamgate(b)
-	dns := mtarig.StartDNS(b, zoneFile, 0)
+	mail := newBenchMail(b)
+	dns := mtarig.StartDNS(b, mail.zoneFile, 0)
 	sk := startSink(b)
 	sg := startSpamgate(b, bin, dns.Addr, 0)
 	sgUnix := startSpamgate(b, bin, dns.Addr, 0, "unix:"+postfixtest.SocketDir(b)+"/spamgate.sock")
 	fl, flUnix := startFloor(b, false), startFloor(b, true)
 	rs := startRspamd(b, dns.Addr)
+	m := mail.msgFile
 	alternating := []target{
-		{key: "alone", name: "Postfix alone", postfix: startPostfix(b, sk, "")},
-		{key: "floor", name: "Postfix + floor, TCP", transport: "TCP", postfix: startPostfix(b, sk, fl.Milter), sg: fl},
-		{key: "spamgate", name: "Postfix + spamgate, TCP", transport: "TCP", postfix: startPostfix(b, sk, sg.Milter), sg: sg, dns: dns},
-		{key: "floor-unix", name: "Postfix + floor, unix", transport: "unix", postfix: startPostfix(b, sk, flUnix.Milter), sg: flUnix},
-		{key: "spamgate-unix", name: "Postfix + spamgate, unix", transport: "unix", postfix: startPostfix(b, sk, sgUnix.Milter), sg: sgUnix, dns: dns},
+		{key: "alone", name: "Postfix alone", postfix: startPostfix(b, sk, ""), mail: m},
+		{key: "floor", name: "Postfix + floor, TCP", transport: "TCP", postfix: startPostfix(b, sk, fl.Milter), sg: fl, mail: m},
+		{key: "spamgate", name: "Postfix + spamgate, TCP", transport: "TCP", postfix: startPostfix(b, sk, sg.Milter), sg: sg, dns: dns, mail: m},
+		{key: "floor-unix", name: "Postfix + floor, unix", transport: "unix", postfix: startPostfix(b, sk, flUnix.Milter), sg: flUnix, mail: m},
+		{key: "spamgate-unix", name: "Postfix + spamgate, unix", transport: "unix", postfix: startPostfix(b, sk, sgUnix.Milter), sg: sgUnix, dns: dns, mail: m},
 	}
-	peer := target{key: "rspamd", name: "Postfix + rspamd, TCP", postfix: startPostfix(b, sk, rs.Milter), sg: rs, dns: dns}
+	peer := target{key: "rspamd", name: "Postfix + rspamd, TCP", postfix: startPostfix(b, sk, rs.Milter), sg: rs, dns: dns, mail: m}
 
 	var results []result
 	run := func(t target, conc, round, n int) {
@@ -95,7 +97,7 @@ func BenchmarkPostfix(b *testing.B) {
 	// each behind its own Postfix (smtpd_milters is fixed at start).
 	var cold []result
 	var coldTimeline string
-	coldDNS := mtarig.StartDNS(b, zoneFile, coldDelay)
+	coldDNS := mtarig.StartDNS(b, mail.zoneFile, coldDelay)
 	tap := startTap(b, coldDNS.Addr)
 	for _, probe := range []struct {
 		name      string
@@ -104,7 +106,7 @@ func BenchmarkPostfix(b *testing.B) {
 		b.Run("colddns/"+strings.Fields(probe.name)[0], func(b *testing.B) {
 			psg := startSpamgate(b, bin, tap.Addr, probe.cacheSize)
 			mark := tap.Mark()
-			t := target{name: probe.name, postfix: startPostfix(b, sk, psg.Milter), sg: psg, dns: coldDNS}
+			t := target{name: probe.name, postfix: startPostfix(b, sk, psg.Milter), sg: psg, dns: coldDNS, mail: m}
 			var r result
 			for range b.N {
 				var err error
@@ -181,7 +183,7 @@ type memResult struct {
 // ordinary messages, then sends the probe's messages and reads spamgate's
 // peak resident set (reset just before).
 func memProbe(t target, s *sink, m memResult) (memResult, error) {
-	sg := t.sg.(*mtarig.Spamgate)
+	sg := t.sg.(*benchSpamgate)
 	if err := send(t, s, m.conc, 2*m.conc); err != nil {
 		return m, fmt.Errorf("warm-up: %w", err)
 	}
@@ -193,7 +195,11 @@ func memProbe(t target, s *sink, m memResult) (memResult, error) {
 		return m, err
 	}
 	base := s.Count()
-	if err := runSource(context.Background(), t.postfix.SMTPAddr, m.conc, m.n, m.bodyLen); err != nil {
+	file := t.mail
+	if m.bodyLen != messageLen {
+		file = "" // smtp-source's own message of bodyLen bytes
+	}
+	if err := runSource(context.Background(), t.postfix.SMTPAddr, m.conc, m.n, file, m.bodyLen); err != nil {
 		return m, err
 	}
 	if err := s.waitCount(base+int64(m.n), deliveryTimeout(m.n)); err != nil {

@@ -22,11 +22,12 @@ import (
 // that spamgate saw each one: the benchmark's harness must keep working.
 func TestRig(t *testing.T) {
 	bin := buildSpamgate(t)
-	dns := mtarig.StartDNS(t, zoneFile, 0)
+	mail := newBenchMail(t)
+	dns := mtarig.StartDNS(t, mail.zoneFile, 0)
 	sk := startSink(t)
 	sg := startSpamgate(t, bin, dns.Addr, 0)
-	alone := target{name: "Postfix alone", postfix: startPostfix(t, sk, "")}
-	withMilter := target{name: "Postfix + spamgate", postfix: startPostfix(t, sk, sg.Milter), sg: sg, dns: dns}
+	alone := target{name: "Postfix alone", postfix: startPostfix(t, sk, ""), mail: mail.msgFile}
+	withMilter := target{name: "Postfix + spamgate", postfix: startPostfix(t, sk, sg.Milter), sg: sg, dns: dns, mail: mail.msgFile}
 
 	const n, conc = 20, 5
 	r, err := measure(alone, sk, conc, n)
@@ -52,13 +53,23 @@ func TestRig(t *testing.T) {
 	if log := withMilter.postfix.Log(); strings.Contains(log, "warning") && strings.Contains(log, "milter") {
 		t.Errorf("Postfix logged milter warnings:\n%s", mtarig.Tail(log, 40))
 	}
-	// Every check ran and passed: SPF for loop.test covers 127.0.0.1.
+	// Every check ran and passed: SPF for loop.test covers 127.0.0.1, the
+	// DKIM signature verifies, and DMARC (p=reject) passes.
 	for line := range strings.SplitSeq(sg.Log(), "\n") {
 		if strings.Contains(line, "msg=message ") &&
-			(!strings.Contains(line, " accepted=1 ") || !strings.Contains(line, " spf=pass")) {
-			t.Errorf("spamgate did not accept the message with SPF pass: %s", line)
+			(!strings.Contains(line, " accepted=1 ") || !strings.Contains(line, " spf=pass") ||
+				!strings.Contains(line, " dmarc=pass dmarc_policy=reject")) {
+			t.Errorf("spamgate did not accept the message with SPF and DMARC pass: %s", line)
 			break
 		}
+	}
+	// The history's writer lingers for a batch.
+	deadline := time.Now().Add(5 * time.Second)
+	for strings.Count(sg.historyText(t), `"dkim":"pass"`) < n && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := strings.Count(sg.historyText(t), `"dkim":"pass"`); got < n {
+		t.Errorf("%d messages with DKIM pass in the decision history, want at least %d", got, n)
 	}
 	t.Logf("Postfix + spamgate: %d messages in %v, spamgate CPU %v, peak RSS %d KiB", r.n, r.delivered, r.cpu, r.peakRSS>>10)
 }
@@ -69,7 +80,8 @@ func TestRig(t *testing.T) {
 // milter warning (a negotiation the floor got wrong would show there).
 func TestRigFloorAndUnix(t *testing.T) {
 	bin := buildSpamgate(t)
-	dns := mtarig.StartDNS(t, zoneFile, 0)
+	mail := newBenchMail(t)
+	dns := mtarig.StartDNS(t, mail.zoneFile, 0)
 	sk := startSink(t)
 	sgUnix := startSpamgate(t, bin, dns.Addr, 0, "unix:"+postfixtest.SocketDir(t)+"/spamgate.sock")
 	fl, flUnix := startFloor(t, false), startFloor(t, true)
@@ -95,9 +107,9 @@ func TestRigFloorAndUnix(t *testing.T) {
 
 	const n, conc = 20, 5
 	for _, tg := range []target{
-		{name: "Postfix + floor, TCP", postfix: startPostfix(t, sk, fl.Milter), sg: fl},
-		{name: "Postfix + floor, unix", postfix: startPostfix(t, sk, flUnix.Milter), sg: flUnix},
-		{name: "Postfix + spamgate, unix", postfix: startPostfix(t, sk, sgUnix.Milter), sg: sgUnix, dns: dns},
+		{name: "Postfix + floor, TCP", postfix: startPostfix(t, sk, fl.Milter), sg: fl, mail: mail.msgFile},
+		{name: "Postfix + floor, unix", postfix: startPostfix(t, sk, flUnix.Milter), sg: flUnix, mail: mail.msgFile},
+		{name: "Postfix + spamgate, unix", postfix: startPostfix(t, sk, sgUnix.Milter), sg: sgUnix, dns: dns, mail: mail.msgFile},
 	} {
 		r, err := measure(tg, sk, conc, n)
 		if err != nil {

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -31,19 +33,19 @@ const (
 
 // What smtp-source sends. loop.test's SPF record authorizes 127.0.0.0/8
 // (testdata/dns/integration.zone), so SPF passes for the loopback client, the
-// sender domain exists (MX), 127.0.0.1 is in neither DNS blocklist, and
-// DMARC finds no record for the From domain (smtp-source writes
-// "From: <sender>"). The message is unsigned: DKIM verification runs, over
-// the streamed body, and finds no signature.
+// sender domain exists (MX), and 127.0.0.1 is in neither DNS blocklist. The
+// message is DKIM-signed by loop.test (message_test.go), whose DMARC record
+// (added by the benchmark) says p=reject.
 const (
 	sender     = "bench@loop.test"
 	recipient  = "alice@example.net"
 	heloName   = "client.loop.test"
-	messageLen = 6000 // smtp-source -l: body bytes; the message is ~6.2 KB
+	messageLen = 6000 // body bytes; the signed message is about 6.7 KB
 )
 
-// zoneFile is the test DNS zone: SPF, MX, DNSBLs for loop.test.
-const zoneFile = "../../testdata/dns/integration.zone"
+// baseZoneFile is the test DNS zone: SPF, MX, DNSBLs for loop.test. The
+// benchmark adds the DKIM key and the DMARC record (benchMail.zoneFile).
+const baseZoneFile = "../../testdata/dns/integration.zone"
 
 // startPostfix runs a tuned Postfix relaying to sink, with milter ("" for none).
 func startPostfix(tb testing.TB, sink *sink, milter string) *postfixtest.Postfix {
@@ -155,19 +157,20 @@ func buildSpamgate(tb testing.TB) string {
 // negative: no cache); listen, if given, is "unix:PATH" (default a free
 // loopback port). It returns once the milter listens and both DNSBL zones
 // passed their health check.
-func startSpamgate(tb testing.TB, bin, dnsAddr string, cacheSize int, listen ...string) *mtarig.Spamgate {
+func startSpamgate(tb testing.TB, bin, dnsAddr string, cacheSize int, listen ...string) *benchSpamgate {
 	tb.Helper()
 	rs := redistest.Start(tb)
 	addr := "127.0.0.1:0"
 	if len(listen) > 0 {
 		addr = listen[0]
 	}
+	history := filepath.Join(tb.TempDir(), "history")
 	p := mtarig.NewSpamgate(tb, bin, mtarig.Config{
 		Listen:     addr,
 		Nameserver: dnsAddr,
 		CacheSize:  cacheSize,
 		Redis:      rs.Addr(),
-		HistoryDir: filepath.Join(tb.TempDir(), "history"),
+		HistoryDir: history,
 	})
 	// smtp-source sends every message with one client, sender and recipient:
 	// that triplet is released before the runs, so every greylisting check is
@@ -180,17 +183,47 @@ func startSpamgate(tb testing.TB, bin, dnsAddr string, cacheSize int, listen ...
 	}
 	p.Start(tb)
 	p.WaitHealthy(tb)
-	return p
+	return &benchSpamgate{Spamgate: p, history: history}
+}
+
+// benchSpamgate is spamgate as the benchmark runs it, with its decision
+// history on (as in a packaged install).
+type benchSpamgate struct {
+	*mtarig.Spamgate
+	history string // [admin] history_dir
+}
+
+// historyText is the decision history's whole text: JSON lines, each behind
+// its checksum (history/file.go).
+func (p *benchSpamgate) historyText(tb testing.TB) string {
+	tb.Helper()
+	files, err := filepath.Glob(filepath.Join(p.history, "*"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var all strings.Builder
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		all.Write(b)
+	}
+	return all.String()
 }
 
 // ---- smtp-source ----
 
 // runSource sends n messages in conc parallel sessions, one SMTP session per
-// message (no -d), as an MX sees them. It returns when smtp-source exits.
-func runSource(ctx context.Context, smtpAddr string, conc, n, bodyLen int) error {
-	cmd := exec.CommandContext(ctx, sourceBin,
-		"-s", strconv.Itoa(conc), "-m", strconv.Itoa(n), "-l", strconv.Itoa(bodyLen),
-		"-M", heloName, "-f", sender, "-t", recipient, smtpAddr)
+// message (no -d), as an MX sees them: the message in msgFile, or without
+// one smtp-source's own of bodyLen bytes. It returns when smtp-source exits.
+func runSource(ctx context.Context, smtpAddr string, conc, n int, msgFile string, bodyLen int) error {
+	content := []string{"-l", strconv.Itoa(bodyLen)}
+	if msgFile != "" {
+		content = []string{"-F", msgFile}
+	}
+	args := append([]string{"-s", strconv.Itoa(conc), "-m", strconv.Itoa(n)}, content...)
+	cmd := exec.CommandContext(ctx, sourceBin, append(args, "-M", heloName, "-f", sender, "-t", recipient, smtpAddr)...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
@@ -212,6 +245,7 @@ type target struct {
 	postfix   *postfixtest.Postfix
 	sg        milterProcess   // spamgate or the peer (rspamd)
 	dns       *dnstest.Server // counted for queries per message; may be nil
+	mail      string          // the message smtp-source sends (benchMail.msgFile)
 }
 
 // milterProcess is what measure reads of a milter's process(es).
@@ -243,7 +277,7 @@ func (r result) rate() float64 { return float64(r.n) / r.delivered.Seconds() }
 // has them all, without measuring: warm-up.
 func send(t target, s *sink, conc, n int) error {
 	base := s.Count()
-	if err := runSource(context.Background(), t.postfix.SMTPAddr, conc, n, messageLen); err != nil {
+	if err := runSource(context.Background(), t.postfix.SMTPAddr, conc, n, t.mail, messageLen); err != nil {
 		return err
 	}
 	return s.waitCount(base+int64(n), deliveryTimeout(n))
@@ -275,7 +309,7 @@ func measure(t target, s *sink, conc, n int) (result, error) {
 	base := s.Count()
 	pf0 := mtarig.PostfixCPU(t.postfix)
 	start := time.Now()
-	if err := runSource(context.Background(), t.postfix.SMTPAddr, conc, n, messageLen); err != nil {
+	if err := runSource(context.Background(), t.postfix.SMTPAddr, conc, n, t.mail, messageLen); err != nil {
 		return r, err
 	}
 	r.accepted = time.Since(start)
