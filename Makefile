@@ -20,6 +20,7 @@ test: deps
 	# callback wrote without waiting for it (no reply to wait for): a data
 	# race in the test itself, flagged by -race now and then (PATCHES.md).
 	cd third_party/go-milter && $(GO) vet . && $(GO) test -race -count=1 -skip TestMilterClient_AbortFlow .
+	cd third_party/go-msgauth && $(GO) vet ./... && $(GO) test -race -count=1 ./...
 	GO=$(GO) sh scripts/fuzz.sh 2s
 
 build:

@@ -38,3 +38,5 @@ require (
 )
 
 replace github.com/emersion/go-milter => ./third_party/go-milter
+
+replace github.com/emersion/go-msgauth => ./third_party/go-msgauth

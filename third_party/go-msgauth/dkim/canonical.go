@@ -1,0 +1,250 @@
+package dkim
+
+import (
+	"io"
+	"strings"
+)
+
+// Canonicalization is a canonicalization algorithm.
+type Canonicalization string
+
+const (
+	CanonicalizationSimple  Canonicalization = "simple"
+	CanonicalizationRelaxed                  = "relaxed"
+)
+
+type canonicalizer interface {
+	CanonicalizeHeader(s string) string
+	CanonicalizeBody(w io.Writer) io.WriteCloser
+}
+
+var canonicalizers = map[Canonicalization]canonicalizer{
+	CanonicalizationSimple:  new(simpleCanonicalizer),
+	CanonicalizationRelaxed: new(relaxedCanonicalizer),
+}
+
+type simpleCanonicalizer struct{}
+
+func (c *simpleCanonicalizer) CanonicalizeHeader(s string) string {
+	return s
+}
+
+// plain marks the bytes that the relaxed body canonicalizer passes through
+// unchanged: all but space, tab, CR and LF.
+var plain = func() (t [256]bool) {
+	for i := range t {
+		t[i] = true
+	}
+	t[' '], t['\t'], t['\r'], t['\n'] = false, false, false, false
+	return t
+}()
+
+// simpleBodyCanonicalizer implements RFC 6376 section 3.4.3: trailing empty
+// lines are dropped and the body ends in CRLF. A lone LF counts as CRLF.
+// The CRLFs not yet written are only counted, so that a run of empty lines
+// costs no memory.
+type simpleBodyCanonicalizer struct {
+	w     io.Writer
+	crlfs int    // line ends seen but not yet written
+	cr    bool   // the last byte was a CR, which may start a CRLF
+	out   []byte // reused between writes
+}
+
+func (c *simpleBodyCanonicalizer) Write(b []byte) (int, error) {
+	out := c.out[:0]
+	if c.crlfs < len(b) { // else the line ends may need more: append grows it
+		out = growFor(out, 2*c.crlfs+len(b)+1)
+	}
+	for i := 0; i < len(b); {
+		ch := b[i]
+		if c.cr {
+			c.cr = false
+			if ch == '\n' {
+				c.crlfs++
+				i++
+				continue
+			}
+			out = c.flushCRLFs(out)
+			out = append(out, '\r') // a lone CR is content
+		}
+		switch ch {
+		case '\r':
+			c.cr = true
+			i++
+		case '\n': // a lone LF: a line end
+			c.crlfs++
+			i++
+		default: // content, up to the next CR or LF
+			out = c.flushCRLFs(out)
+			j := i + 1
+			for j < len(b) && b[j] != '\r' && b[j] != '\n' {
+				j++
+			}
+			out = append(out, b[i:j]...)
+			i = j
+		}
+	}
+	c.out = out
+	var err error
+	if len(out) > 0 {
+		_, err = c.w.Write(out)
+	}
+	return len(b), err
+}
+
+// growFor returns buf emptied, with room for n bytes.
+func growFor(buf []byte, n int) []byte {
+	if cap(buf) < n {
+		return make([]byte, 0, n)
+	}
+	return buf[:0]
+}
+
+func (c *simpleBodyCanonicalizer) flushCRLFs(out []byte) []byte {
+	for ; c.crlfs > 0; c.crlfs-- {
+		out = append(out, '\r', '\n')
+	}
+	return out
+}
+
+func (c *simpleBodyCanonicalizer) Close() error {
+	out := c.out[:0]
+	// A body that ends in a lone CR keeps its empty lines before the CR.
+	if c.cr {
+		out = append(c.flushCRLFs(out), '\r')
+	}
+	c.crlfs, c.cr = 0, false
+	_, err := c.w.Write(append(out, crlf...))
+	return err
+}
+
+func (c *simpleCanonicalizer) CanonicalizeBody(w io.Writer) io.WriteCloser {
+	return &simpleBodyCanonicalizer{w: w}
+}
+
+type relaxedCanonicalizer struct{}
+
+func isRelaxedSpace(ch byte) bool {
+	return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r'
+}
+
+func (c *relaxedCanonicalizer) CanonicalizeHeader(s string) string {
+	k, v, ok := strings.Cut(s, ":")
+	if !ok {
+		return strings.TrimSpace(strings.ToLower(s)) + ":" + crlf
+	}
+
+	k = strings.TrimSpace(strings.ToLower(k))
+	// The value's runs of WSP and line ends become one space; leading and
+	// trailing ones go. The separators are ASCII, so bytes can be scanned
+	// (the fields themselves are copied as they are).
+	var b strings.Builder
+	b.Grow(len(k) + len(v) + 3)
+	b.WriteString(k)
+	b.WriteByte(':')
+	sep := false
+	for i := 0; i < len(v); {
+		if isRelaxedSpace(v[i]) {
+			sep = b.Len() > len(k)+1
+			i++
+			continue
+		}
+		j := i + 1
+		for j < len(v) && !isRelaxedSpace(v[j]) {
+			j++
+		}
+		if sep {
+			b.WriteByte(' ')
+			sep = false
+		}
+		b.WriteString(v[i:j])
+		i = j
+	}
+	b.WriteString(crlf)
+	return b.String()
+}
+
+// relaxedBodyCanonicalizer implements RFC 6376 section 3.4.4: WSP runs
+// become one space, WSP at line ends goes, trailing empty lines are dropped,
+// and a non-empty body ends in CRLF. A lone LF counts as CRLF.
+type relaxedBodyCanonicalizer struct {
+	w       io.Writer
+	crlfBuf []byte // line ends (and lone CRs) not yet written
+	wsp     bool   // WSP seen, not yet written
+	cr      bool   // the last byte was a CR
+	written bool
+	out     []byte // reused between writes
+}
+
+func (c *relaxedBodyCanonicalizer) Write(b []byte) (int, error) {
+	out := growFor(c.out, len(c.crlfBuf)+len(b)+1)
+	for _, ch := range b {
+		if plain[ch] {
+			if len(c.crlfBuf) > 0 || c.wsp {
+				out = append(out, c.crlfBuf...)
+				c.crlfBuf = c.crlfBuf[:0]
+				if c.wsp {
+					out = append(out, ' ')
+					c.wsp = false
+				}
+			}
+			c.cr = false
+			out = append(out, ch)
+			continue
+		}
+		switch ch {
+		case ' ', '\t':
+			c.wsp, c.cr = true, false
+		case '\r':
+			c.wsp, c.cr = false, true
+			c.crlfBuf = append(c.crlfBuf, '\r')
+		case '\n':
+			if !c.cr {
+				c.crlfBuf = append(c.crlfBuf, '\r') // a lone LF: a line end
+			}
+			c.wsp, c.cr = false, false
+			c.crlfBuf = append(c.crlfBuf, '\n')
+		}
+	}
+	c.out = out
+	if len(out) == 0 {
+		return len(b), nil
+	}
+	c.written = true
+	_, err := c.w.Write(out)
+	return len(b), err
+}
+
+func (c *relaxedBodyCanonicalizer) Close() error {
+	if c.written {
+		if _, err := c.w.Write([]byte(crlf)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *relaxedCanonicalizer) CanonicalizeBody(w io.Writer) io.WriteCloser {
+	return &relaxedBodyCanonicalizer{w: w}
+}
+
+type limitedWriter struct {
+	W io.Writer
+	N int64
+}
+
+func (w *limitedWriter) Write(b []byte) (int, error) {
+	if w.N <= 0 {
+		return len(b), nil
+	}
+
+	skipped := 0
+	if int64(len(b)) > w.N {
+		b = b[:w.N]
+		skipped = int(int64(len(b)) - w.N)
+	}
+
+	n, err := w.W.Write(b)
+	w.N -= int64(n)
+	return n + skipped, err
+}
