@@ -48,13 +48,11 @@ type simpleBodyCanonicalizer struct {
 	crlfs int    // line ends seen but not yet written
 	cr    bool   // the last byte was a CR, which may start a CRLF
 	out   []byte // reused between writes
+	err   error  // of a write in the middle of Write
 }
 
 func (c *simpleBodyCanonicalizer) Write(b []byte) (int, error) {
-	out := c.out[:0]
-	if c.crlfs < len(b) { // else the line ends may need more: append grows it
-		out = growFor(out, 2*c.crlfs+len(b)+1)
-	}
+	out := growFor(c.out, len(b)+1)
 	for i := 0; i < len(b); {
 		ch := b[i]
 		if c.cr {
@@ -85,10 +83,11 @@ func (c *simpleBodyCanonicalizer) Write(b []byte) (int, error) {
 		}
 	}
 	c.out = out
-	var err error
 	if len(out) > 0 {
-		_, err = c.w.Write(out)
+		c.write(out)
 	}
+	err := c.err
+	c.err = nil
 	return len(b), err
 }
 
@@ -100,11 +99,37 @@ func growFor(buf []byte, n int) []byte {
 	return buf[:0]
 }
 
+// maxHeld is how many held-back line-end bytes are gathered with the
+// write's other output; a longer run is written on its own, so that the
+// buffer reused between writes does not grow with it.
+const maxHeld = 4096
+
+var crlfBlock = []byte(strings.Repeat(crlf, maxHeld/2))
+
+// flushCRLFs appends the held line ends to out, or writes out and them.
 func (c *simpleBodyCanonicalizer) flushCRLFs(out []byte) []byte {
-	for ; c.crlfs > 0; c.crlfs-- {
-		out = append(out, '\r', '\n')
+	if 2*c.crlfs <= maxHeld {
+		for ; c.crlfs > 0; c.crlfs-- {
+			out = append(out, '\r', '\n')
+		}
+		return out
 	}
-	return out
+	c.write(out)
+	for c.crlfs > 0 {
+		n := c.crlfs
+		if n > maxHeld/2 {
+			n = maxHeld / 2
+		}
+		c.write(crlfBlock[:2*n])
+		c.crlfs -= n
+	}
+	return out[:0]
+}
+
+func (c *simpleBodyCanonicalizer) write(b []byte) {
+	if c.err == nil {
+		_, c.err = c.w.Write(b)
+	}
 }
 
 func (c *simpleBodyCanonicalizer) Close() error {
@@ -114,8 +139,8 @@ func (c *simpleBodyCanonicalizer) Close() error {
 		out = append(c.flushCRLFs(out), '\r')
 	}
 	c.crlfs, c.cr = 0, false
-	_, err := c.w.Write(append(out, crlf...))
-	return err
+	c.write(append(out, crlf...))
+	return c.err
 }
 
 func (c *simpleCanonicalizer) CanonicalizeBody(w io.Writer) io.WriteCloser {
@@ -174,19 +199,19 @@ type relaxedBodyCanonicalizer struct {
 	cr      bool   // the last byte was a CR
 	written bool
 	out     []byte // reused between writes
+	err     error  // of a write in the middle of Write
 }
 
 func (c *relaxedBodyCanonicalizer) Write(b []byte) (int, error) {
-	out := growFor(c.out, len(c.crlfBuf)+len(b)+1)
+	out := growFor(c.out, len(b)+1)
 	for _, ch := range b {
 		if plain[ch] {
-			if len(c.crlfBuf) > 0 || c.wsp {
-				out = append(out, c.crlfBuf...)
-				c.crlfBuf = c.crlfBuf[:0]
-				if c.wsp {
-					out = append(out, ' ')
-					c.wsp = false
-				}
+			if len(c.crlfBuf) > 0 {
+				out = c.flushHeld(out)
+			}
+			if c.wsp {
+				out = append(out, ' ')
+				c.wsp = false
 			}
 			c.cr = false
 			out = append(out, ch)
@@ -207,21 +232,42 @@ func (c *relaxedBodyCanonicalizer) Write(b []byte) (int, error) {
 		}
 	}
 	c.out = out
-	if len(out) == 0 {
-		return len(b), nil
+	if len(out) > 0 {
+		c.write(out)
 	}
-	c.written = true
-	_, err := c.w.Write(out)
+	err := c.err
+	c.err = nil
 	return len(b), err
+}
+
+// flushHeld appends the held line ends to out, or writes out and a long
+// run of them on its own (see maxHeld).
+func (c *relaxedBodyCanonicalizer) flushHeld(out []byte) []byte {
+	if len(c.crlfBuf) <= maxHeld {
+		out = append(out, c.crlfBuf...)
+	} else {
+		c.write(out)
+		c.write(c.crlfBuf)
+		out = out[:0]
+	}
+	c.crlfBuf = c.crlfBuf[:0]
+	return out
+}
+
+func (c *relaxedBodyCanonicalizer) write(b []byte) {
+	if len(b) > 0 {
+		c.written = true
+	}
+	if c.err == nil && len(b) > 0 {
+		_, c.err = c.w.Write(b)
+	}
 }
 
 func (c *relaxedBodyCanonicalizer) Close() error {
 	if c.written {
-		if _, err := c.w.Write([]byte(crlf)); err != nil {
-			return err
-		}
+		c.write([]byte(crlf))
 	}
-	return nil
+	return c.err
 }
 
 func (c *relaxedCanonicalizer) CanonicalizeBody(w io.Writer) io.WriteCloser {

@@ -105,3 +105,36 @@ func BenchmarkRefRelaxedBody(b *testing.B) {
 		c.Close()
 	}
 }
+
+// TestLongHeldRuns covers the runs of line ends longer than maxHeld, which
+// are written on their own: fuzzed inputs are too short to reach them.
+func TestLongHeldRuns(t *testing.T) {
+	long := func(s string, n int) string { return string(bytes.Repeat([]byte(s), n)) }
+	for _, body := range []string{
+		"a" + long("\r\n", 5000) + "b\r\n",
+		"a" + long("\n", 9000) + "b" + long(" \r\n", 3000) + "c",
+		long("\r\n", 3000) + "\r" + long("\r\n", 3000),
+		"x" + long("\r\n", 4000) + "\r",
+		"y" + long(" \t\r\n", 5000) + "z" + long("\r\n", 2049),
+	} {
+		for _, cut := range []int{1, 7, 4096, 65535} {
+			cuts := bytes.Repeat([]byte{byte(cut % 17)}, len(body))
+			if cut >= 4096 {
+				cuts = nil
+			}
+			var got, want bytes.Buffer
+			g := canonicalize(&simpleBodyCanonicalizer{w: &got}, &got, []byte(body), cuts)
+			w := canonicalize(&refSimpleBodyCanonicalizer{w: &want}, &want, []byte(body), cuts)
+			if !bytes.Equal(g, w) {
+				t.Errorf("simple body (%d bytes, cut %d): got %d bytes, want %d", len(body), cut, len(g), len(w))
+			}
+			got.Reset()
+			want.Reset()
+			g = canonicalize(&relaxedBodyCanonicalizer{w: &got}, &got, []byte(body), cuts)
+			w = canonicalize(&refRelaxedBodyCanonicalizer{w: &want}, &want, []byte(body), cuts)
+			if !bytes.Equal(g, w) {
+				t.Errorf("relaxed body (%d bytes, cut %d): got %d bytes, want %d", len(body), cut, len(g), len(w))
+			}
+		}
+	}
+}
