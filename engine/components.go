@@ -59,6 +59,9 @@ func openGreylist(cfg *config.Config, prev *Engine, log *slog.Logger) (*greylist
 		Timeout: g.Timeout.Duration,
 		Breaker: greylist.BreakerOptions{Failures: g.Redis.BreakerFailures, OpenFor: g.Redis.BreakerOpen.Duration},
 	}
+	if _, remote := store.(*greylist.Redis); remote {
+		o.PassCache = greylist.DefaultPassCache // a repeat sender costs no round trip
+	}
 	return greylist.NewChecker(store, o, log.With("check", "greylist")), store, nil
 }
 

@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/maypok86/otter/v2"
 )
 
 // Defaults of CheckerOptions.
@@ -24,10 +26,20 @@ type CheckerOptions struct {
 	SenderDomains    []string
 	RecipientDomains []string
 	Breaker          BreakerOptions
-	Refresh          time.Duration    // period of the dynamic whitelist refresh
-	Timeout          time.Duration    // deadline of each store call
-	Now              func() time.Time // for tests; default time.Now
+	Refresh          time.Duration // period of the dynamic whitelist refresh
+	Timeout          time.Duration // deadline of each store call
+	// PassCache is how long the checker remembers a triplet the store let
+	// pass, without asking the store again (0: it always asks). Meant for
+	// a remote store: a repeat sender then costs no round trip.
+	PassCache time.Duration
+	Now       func() time.Time // for tests; default time.Now
 }
+
+// Defaults of the pass cache, when CheckerOptions.PassCache is set.
+const (
+	DefaultPassCache    = time.Minute
+	passCacheMaxEntries = 20000
+)
 
 // Checker is what the engine calls at RCPT. It is safe for concurrent use.
 type Checker struct {
@@ -38,6 +50,8 @@ type Checker struct {
 
 	mu      sync.RWMutex
 	dynamic dynamicList // the store's whitelist, as of the last refresh
+
+	passed *otter.Cache[Key, Decision] // nil without CheckerOptions.PassCache
 }
 
 // NewChecker wraps s; call Start to load and refresh the dynamic
@@ -59,8 +73,38 @@ func NewChecker(s Store, o CheckerOptions, log *slog.Logger) *Checker {
 	o.Networks = maskAll(o.Networks)
 	o.SenderDomains = normalizeDomains(o.SenderDomains)
 	o.RecipientDomains = normalizeDomains(o.RecipientDomains)
-	return &Checker{s: s, o: o, log: log, breaker: newBreaker(o.Breaker, o.Now)}
+	return &Checker{s: s, o: o, log: log, breaker: newBreaker(o.Breaker, o.Now), passed: newPassCache(o.PassCache, o.Now)}
 }
+
+// newPassCache makes the cache of recent passes, or nil for ttl 0.
+//
+// A pass is safe to remember: the store never takes one back before the
+// pass TTL (days), and the auto-whitelist counts triplets when they first
+// pass, not each repeat. What a remembered pass skips is only the store's
+// refresh of the triplet's expiry, done again once the entry expires here.
+// A whitelist entry removed by an admin takes effect for the triplets
+// remembered here after at most ttl.
+func newPassCache(ttl time.Duration, now func() time.Time) *otter.Cache[Key, Decision] {
+	if ttl <= 0 {
+		return nil
+	}
+	return otter.Must(&otter.Options[Key, Decision]{
+		MaximumSize:      passCacheMaxEntries,
+		ExpiryCalculator: otter.ExpiryWriting[Key, Decision](ttl),
+		Clock:            checkerClock{now},
+		// Maintenance on the caller's goroutine, as in dnsx's cache: no
+		// goroutine start (a thread wake-up) every few checks.
+		Executor: func(fn func()) { fn() },
+	})
+}
+
+// checkerClock is the checker's clock for otter, so that tests on a fake
+// clock see entries expire. It has no ticks: expired entries go when
+// looked up or evicted.
+type checkerClock struct{ now func() time.Time }
+
+func (c checkerClock) NowNano() int64                      { return c.now().UnixNano() }
+func (c checkerClock) Tick(time.Duration) <-chan time.Time { return nil }
 
 // Store is the checker's store, for admin commands.
 func (c *Checker) Store() Store { return c.s }
@@ -79,6 +123,11 @@ func (c *Checker) Check(ctx context.Context, r Request) (Decision, error) {
 	if decided {
 		return d, nil
 	}
+	if c.passed != nil {
+		if d, ok := c.passed.GetIfPresent(k); ok {
+			return d, nil
+		}
+	}
 	ok, err := c.breaker.allow()
 	if !ok {
 		return Decision{}, fmt.Errorf("greylist check: %w", err)
@@ -89,6 +138,9 @@ func (c *Checker) Check(ctx context.Context, r Request) (Decision, error) {
 	c.logBreaker(c.breaker.done(err, ctx.Err() != nil), err)
 	if err != nil {
 		return Decision{}, fmt.Errorf("greylist check: %w", err)
+	}
+	if d.Allowed && c.passed != nil {
+		c.passed.Set(k, d)
 	}
 	return d, nil
 }

@@ -1,6 +1,7 @@
 package milter
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -23,7 +24,11 @@ func Listen(addr string, mode os.FileMode) (net.Listener, error) {
 			return nil, err
 		}
 	}
-	ln, err := net.Listen(network, address)
+	// No TCP keep-alive: Postfix's connections are closed by the idle
+	// timeout (Server.IdleTimeout), and turning keep-alive on costs four
+	// setsockopt calls on every accepted connection, one per message.
+	lc := net.ListenConfig{KeepAlive: -1}
+	ln, err := lc.Listen(context.Background(), network, address)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
