@@ -94,9 +94,16 @@ func (s *Session) contentHeader(name, value string) {
 		m.content.cancel = cancel
 		m.content.verifier = dkim.NewVerifier(ctx, s.e.resolver.LookupTXT, s.e.cfg.DKIM.MaxSignatures)
 		m.content.verifier.Limit(s.e.cfg.Milter.MaxHeaderBytes, s.e.cfg.DKIM.MaxBodyBytes)
+		m.content.verifier.VerifyInline(dkimInlineBody, dnsx.CacheOnly)
 	}
 	m.content.verifier.Header(name, value)
 }
+
+// dkimInlineBody is the largest body verified on the session's goroutine
+// at end of message, held until then, when the signing keys are cached
+// (most mail, from repeat senders): it saves the verification goroutine and
+// its hand-overs. It bounds what a session holds for it.
+const dkimInlineBody = 64 << 10
 
 // keepForSigning keeps an outbound header field until the signing keys are
 // chosen, up to [milter] max_header_bytes: a bigger header goes unsigned.
