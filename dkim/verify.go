@@ -105,12 +105,15 @@ type Verifier struct {
 	maxHeader, maxBody int64 // 0: no limit
 	headerBytes, body  int64
 
-	// Inline verification (VerifyInline): while holding is set, the body
-	// is held in held, behind the header block, and no goroutine runs yet.
-	inlineMax   int
-	probe       CacheProbe
-	holding     bool
-	block, held []byte
+	// Inline verification (VerifyInline): while holding is set, the message
+	// is held in held, the header block (its first blockLen bytes) then the
+	// body, and no goroutine runs yet. One slice, so that go-msgauth reads
+	// it without a copy buffer (an io.MultiReader allocated 32 KiB).
+	inlineMax int
+	probe     CacheProbe
+	holding   bool
+	held      []byte
+	blockLen  int
 }
 
 // CacheProbe returns a context under which the lookups answer from a cache
@@ -193,14 +196,15 @@ func (v *Verifier) EndHeaders() {
 	if v.refused != nil {
 		return // nothing to verify: Close reports the signatures
 	}
-	block := v.headerBlock()
 	v.keys = newKeyRecords()
 	v.filter = newBlankFilter(bodyModeOf(v.sigs), maxBlankRun, v.write)
 	if v.inlineMax > 0 && v.keysCached() {
-		v.holding, v.block = true, block
+		// Room for a typical body, so that it is not copied as it grows.
+		block := v.headerBlock(min(v.inlineMax, inlineRoom))
+		v.holding, v.held, v.blockLen = true, block, len(block)
 		return
 	}
-	v.stream(block)
+	v.stream(v.headerBlock(0))
 }
 
 // keysCached reports whether the cache holds every signature's key record
@@ -240,7 +244,7 @@ func (v *Verifier) stream(block []byte) {
 // waiting for it. Use it when the milter aborts a message and Close will not
 // be called.
 func (v *Verifier) Abort() {
-	v.block, v.held = nil, nil
+	v.held = nil
 	if v.pw != nil {
 		v.stop()
 		v.pw.Close() // EOF, not an error: see EndHeaders
@@ -257,9 +261,13 @@ func (v *Verifier) start() {
 // active reports whether the body is being verified: streamed or held.
 func (v *Verifier) active() bool { return v.pw != nil || v.holding }
 
-// headerBlock rebuilds the header block byte-exact, ending in the empty line.
-func (v *Verifier) headerBlock() []byte {
-	n := 2
+// inlineRoom is the body room made behind a held header block.
+const inlineRoom = 8 << 10
+
+// headerBlock rebuilds the header block byte-exact, ending in the empty
+// line, in a slice with room for extra more bytes.
+func (v *Verifier) headerBlock(extra int) []byte {
+	n := 2 + extra
 	for _, f := range v.fields {
 		n += len(f.name) + len(f.value) + 8
 	}
@@ -353,15 +361,14 @@ func (v *Verifier) refuse(err error) {
 // outgrows VerifyInline's bound).
 func (v *Verifier) write(b []byte) error {
 	if v.holding {
-		if len(v.held)+len(b) <= v.inlineMax {
+		if len(v.held)-v.blockLen+len(b) <= v.inlineMax {
 			v.held = append(v.held, b...)
 			return nil
 		}
 		held := v.held
 		v.holding, v.held = false, nil
-		v.stream(v.block)
-		v.block = nil
-		if _, err := v.pw.Write(held); err != nil {
+		v.stream(held[:v.blockLen])
+		if _, err := v.pw.Write(held[v.blockLen:]); err != nil {
 			return err
 		}
 	}
@@ -407,15 +414,15 @@ func (v *Verifier) Close() []Result {
 
 // closeInline verifies the held message on the caller's goroutine.
 func (v *Verifier) closeInline() []Result {
-	block, held := v.block, v.held
-	v.holding, v.block, v.held = false, nil, nil
+	held := v.held
+	v.holding, v.held = false, nil
 	if v.refused != nil {
 		return v.refusedResults()
 	}
 	if err := v.ctx.Err(); err != nil {
 		return v.unverified(TempError, "verification cancelled: "+err.Error())
 	}
-	verifs, err := msgdkim.VerifyWithOptions(io.MultiReader(bytes.NewReader(block), bytes.NewReader(held)),
+	verifs, err := msgdkim.VerifyWithOptions(bytes.NewReader(held),
 		&msgdkim.VerifyOptions{LookupTXT: v.lookupTXT, MaxVerifications: v.max})
 	if err := v.ctx.Err(); err != nil {
 		return v.unverified(TempError, "verification cancelled: "+err.Error())

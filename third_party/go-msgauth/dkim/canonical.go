@@ -51,7 +51,41 @@ type simpleBodyCanonicalizer struct {
 	err   error  // of a write in the middle of Write
 }
 
-func (c *simpleBodyCanonicalizer) Write(b []byte) (int, error) {
+func (c *simpleBodyCanonicalizer) Write(b []byte) (int, error) { return writeSegments(c, b) }
+
+func (c *simpleBodyCanonicalizer) takeErr() error {
+	err := c.err
+	c.err = nil
+	return err
+}
+
+// segmenter is a body canonicalizer, fed a segment at a time.
+type segmenter interface {
+	canonicalize(seg []byte)
+	takeErr() error // of the writes to the hash, cleared
+}
+
+// segment is how much of a write the body canonicalizers take at a time,
+// so that their output buffer stays small whatever the write's size.
+const segment = 2048
+
+func writeSegments(c segmenter, b []byte) (int, error) {
+	n := len(b)
+	for len(b) > 0 {
+		seg := b
+		if len(seg) > segment {
+			seg = seg[:segment]
+		}
+		c.canonicalize(seg)
+		if err := c.takeErr(); err != nil {
+			return n - len(b), err
+		}
+		b = b[len(seg):]
+	}
+	return n, nil
+}
+
+func (c *simpleBodyCanonicalizer) canonicalize(b []byte) {
 	out := growFor(c.out, len(b)+1)
 	for i := 0; i < len(b); {
 		ch := b[i]
@@ -86,9 +120,6 @@ func (c *simpleBodyCanonicalizer) Write(b []byte) (int, error) {
 	if len(out) > 0 {
 		c.write(out)
 	}
-	err := c.err
-	c.err = nil
-	return len(b), err
 }
 
 // growFor returns buf emptied, with room for n bytes.
@@ -202,7 +233,15 @@ type relaxedBodyCanonicalizer struct {
 	err     error  // of a write in the middle of Write
 }
 
-func (c *relaxedBodyCanonicalizer) Write(b []byte) (int, error) {
+func (c *relaxedBodyCanonicalizer) Write(b []byte) (int, error) { return writeSegments(c, b) }
+
+func (c *relaxedBodyCanonicalizer) takeErr() error {
+	err := c.err
+	c.err = nil
+	return err
+}
+
+func (c *relaxedBodyCanonicalizer) canonicalize(b []byte) {
 	out := growFor(c.out, len(b)+1)
 	for _, ch := range b {
 		if plain[ch] {
@@ -235,9 +274,6 @@ func (c *relaxedBodyCanonicalizer) Write(b []byte) (int, error) {
 	if len(out) > 0 {
 		c.write(out)
 	}
-	err := c.err
-	c.err = nil
-	return len(b), err
 }
 
 // flushHeld appends the held line ends to out, or writes out and a long
