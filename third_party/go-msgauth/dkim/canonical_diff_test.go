@@ -12,6 +12,8 @@ import (
 // they are cut into writes.
 
 var diffSeeds = []string{
+	"canonical line\r\nanother one\r\n\r\n", " leading space\r\n", "trailing space \r\nx\r\n", "two  spaces\r\n",
+	"tab\there\r\n", "cr\rinside\r\n", "lf only\nline\r\n", "a\r\n \r\nb\r\n",
 	"", "\r\n", "\n", "\r", "a", " ", "\t",
 	"Hey\r\n \t you!\r\n", "Hey \t \r\nyou!", "Hey\r\n\r\nHow r u?\r\n\r\n\r\n",
 	"What about\nLF endings?\n", "\r\n\r\r\n", "lone\rCR\r", "a\r\r\nb\r", "x \r \n y\t\t\r\n\r\n",
@@ -86,23 +88,62 @@ func FuzzRemoveSignature(f *testing.F) {
 	})
 }
 
+// benchBodies are 6 KB of text lines already in relaxed form (most mail)
+// and of lines with tabs and runs of spaces.
+var benchBodies = map[string][]byte{
+	"plain": bytes.Repeat([]byte("The quick brown fox jumps over the lazy dog; a line of ordinary text.\r\n"), 90),
+	"wsp":   bytes.Repeat([]byte("The quick brown fox jumps over the lazy dog;  a line\tof text.  \r\n"), 90),
+}
+
 func BenchmarkRelaxedBody(b *testing.B) {
-	body := bytes.Repeat([]byte("The quick brown fox jumps over the lazy dog;  a line\tof text.\r\n"), 100)
-	b.SetBytes(int64(len(body)))
-	for b.Loop() {
-		c := new(relaxedCanonicalizer).CanonicalizeBody(io.Discard)
-		c.Write(body)
-		c.Close()
+	for name, body := range benchBodies {
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				c := new(relaxedCanonicalizer).CanonicalizeBody(io.Discard)
+				c.Write(body)
+				c.Close()
+			}
+		})
+	}
+}
+
+func BenchmarkSimpleBody(b *testing.B) {
+	for name, body := range benchBodies {
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				c := new(simpleCanonicalizer).CanonicalizeBody(io.Discard)
+				c.Write(body)
+				c.Close()
+			}
+		})
+	}
+}
+
+func BenchmarkRefSimpleBody(b *testing.B) {
+	for name, body := range benchBodies {
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				c := &refSimpleBodyCanonicalizer{w: io.Discard}
+				c.Write(body)
+				c.Close()
+			}
+		})
 	}
 }
 
 func BenchmarkRefRelaxedBody(b *testing.B) {
-	body := bytes.Repeat([]byte("The quick brown fox jumps over the lazy dog;  a line\tof text.\r\n"), 100)
-	b.SetBytes(int64(len(body)))
-	for b.Loop() {
-		c := &refRelaxedBodyCanonicalizer{w: io.Discard}
-		c.Write(body)
-		c.Close()
+	for name, body := range benchBodies {
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				c := &refRelaxedBodyCanonicalizer{w: io.Discard}
+				c.Write(body)
+				c.Close()
+			}
+		})
 	}
 }
 
