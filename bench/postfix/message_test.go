@@ -9,11 +9,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	msgdkim "github.com/emersion/go-msgauth/dkim"
+
+	"spamgate/dnsx/dnstest"
 )
 
 // The benchmark's message, as issue 14 measured: about 6 KB, DKIM-signed
@@ -52,7 +53,7 @@ func newBenchMail(tb testing.TB) benchMail {
 		tb.Fatal(err)
 	}
 	zone = fmt.Appendf(zone, "\n; Added by the benchmark (bench/postfix/message_test.go).\n%s._domainkey.%s. TXT %s\n_dmarc.%s. TXT \"v=DMARC1; p=reject\"\n",
-		dkimSelector, dkimDomain, txtStrings("v=DKIM1; k=rsa; p="+base64.StdEncoding.EncodeToString(pub)), dkimDomain)
+		dkimSelector, dkimDomain, dnstest.QuoteTXT("v=DKIM1; k=rsa; p="+base64.StdEncoding.EncodeToString(pub)), dkimDomain)
 	if err := os.WriteFile(m.zoneFile, zone, 0o644); err != nil {
 		tb.Fatal(err)
 	}
@@ -92,15 +93,4 @@ func signMessage(key *rsa.PrivateKey, bodyLen int) ([]byte, error) {
 		return nil, fmt.Errorf("sign the benchmark message: %w", err)
 	}
 	return out.Bytes(), nil
-}
-
-// txtStrings splits s into quoted strings of at most 255 bytes, as a TXT
-// record holds them.
-func txtStrings(s string) string {
-	var parts []string
-	for len(s) > 255 {
-		parts = append(parts, `"`+s[:255]+`"`)
-		s = s[255:]
-	}
-	return strings.Join(append(parts, `"`+s+`"`), " ")
 }

@@ -146,3 +146,18 @@ func (z *Zone) SetNegativeTTL(d time.Duration) {
 	defer z.mu.Unlock()
 	z.negTTL = uint32(d / time.Second)
 }
+
+// QuoteTXT writes a TXT value as zone-file character-strings of at most 255
+// bytes each, for AddText or a zone file (an RSA-2048 DKIM key does not fit
+// in one). The value must not hold '"' or '\'.
+func QuoteTXT(s string) string {
+	var b strings.Builder
+	for {
+		n := min(len(s), 255)
+		b.WriteString(`"` + s[:n] + `"`)
+		if s = s[n:]; s == "" {
+			return b.String()
+		}
+		b.WriteByte(' ')
+	}
+}
