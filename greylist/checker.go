@@ -82,8 +82,7 @@ func NewChecker(s Store, o CheckerOptions, log *slog.Logger) *Checker {
 // pass TTL (days), and the auto-whitelist counts triplets when they first
 // pass, not each repeat. What a remembered pass skips is only the store's
 // refresh of the triplet's expiry, done again once the entry expires here.
-// A whitelist entry removed by an admin takes effect for the triplets
-// remembered here after at most ttl.
+// (Whitelisted triplets are decided before the cache and never enter it.)
 func newPassCache(ttl time.Duration, now func() time.Time) *otter.Cache[Key, Decision] {
 	if ttl <= 0 {
 		return nil
