@@ -88,6 +88,11 @@ func writeSegments(c segmenter, b []byte) (int, error) {
 
 func (c *simpleBodyCanonicalizer) canonicalize(b []byte) {
 	out := growFor(c.out, len(b)+1)
+	// The positions of the next CR and LF at or after i (len(b): none),
+	// each searched again only once i has passed it: a search for the next
+	// CR at every line would scan to the end of the segment each time in a
+	// body whose lines end in a bare LF.
+	nextCR, nextLF := -1, -1
 	for i := 0; i < len(b); {
 		ch := b[i]
 		if c.cr {
@@ -109,22 +114,32 @@ func (c *simpleBodyCanonicalizer) canonicalize(b []byte) {
 			i++
 		default: // content, up to the next CR or LF (vectorized scans)
 			out = c.flushCRLFs(out)
-			rest := b[i:]
-			j := len(rest)
-			if k := bytes.IndexByte(rest, '\r'); k >= 0 {
-				j = k
+			if nextCR < i {
+				nextCR = indexFrom(b, i, '\r')
 			}
-			if k := bytes.IndexByte(rest[:j], '\n'); k >= 0 {
-				j = k
+			if nextLF < i {
+				nextLF = indexFrom(b, i, '\n')
 			}
-			out = append(out, rest[:j]...)
-			i += j
+			j := nextCR
+			if nextLF < j {
+				j = nextLF
+			}
+			out = append(out, b[i:j]...)
+			i = j
 		}
 	}
 	c.out = out
 	if len(out) > 0 {
 		c.write(out)
 	}
+}
+
+// indexFrom is the index of the first c in b at or after i, or len(b).
+func indexFrom(b []byte, i int, c byte) int {
+	if k := bytes.IndexByte(b[i:], c); k >= 0 {
+		return i + k
+	}
+	return len(b)
 }
 
 // growFor returns buf emptied, with room for n bytes.

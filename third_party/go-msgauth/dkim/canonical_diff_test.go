@@ -157,6 +157,7 @@ func TestLongHeldRuns(t *testing.T) {
 		long("\r\n", 3000) + "\r" + long("\r\n", 3000),
 		"x" + long("\r\n", 4000) + "\r",
 		"y" + long(" \t\r\n", 5000) + "z" + long("\r\n", 2049),
+		long("x\n", 5000) + long("x\r", 5000) + long("x\r\n", 100),
 	} {
 		for _, cut := range []int{1, 7, 4096, 65535} {
 			cuts := bytes.Repeat([]byte{byte(cut % 17)}, len(body))
