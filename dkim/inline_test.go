@@ -134,3 +134,20 @@ func TestInlineLimits(t *testing.T) {
 		t.Fatalf("%+v", got)
 	}
 }
+
+// TestInlineRefusedWhileHeld: a run of empty lines over the filter's bound
+// in a body still held inline (a bound above it) is refused as when
+// streamed: the same Policy results.
+func TestInlineRefusedWhileHeld(t *testing.T) {
+	z := zone{}
+	body := append(repeatBody("\r\n", maxBlankRun+(64<<10)), "text\r\n"...)
+	fields := hostileMessage(t, z, body, mixedCanons)
+	want := verifyWith(t, context.Background(), z, fields, body, 65535, 0, nil)
+	got := verifyWith(t, context.Background(), z, fields, body, 65535, 4<<20, cachedProbe(true))
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("inline: %v\nstreamed: %v", results(got), results(want))
+	}
+	if len(got) == 0 || got[0].Result != Policy {
+		t.Errorf("want Policy for a refused blank run: %v", results(got))
+	}
+}

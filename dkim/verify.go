@@ -105,13 +105,13 @@ type Verifier struct {
 	maxHeader, maxBody int64 // 0: no limit
 	headerBytes, body  int64
 
-	// Inline verification (VerifyInline): while holding is set, the message
-	// is held in held, the header block (its first blockLen bytes) then the
-	// body, and no goroutine runs yet. One slice, so that go-msgauth reads
-	// it without a copy buffer (an io.MultiReader allocated 32 KiB).
+	// Inline verification (VerifyInline): while held is not nil, the
+	// message is held there, the header block (its first blockLen bytes)
+	// then the body, and no goroutine runs yet. One slice, so that
+	// go-msgauth reads it without a copy buffer (an io.MultiReader
+	// allocated 32 KiB).
 	inlineMax int
 	probe     CacheProbe
-	holding   bool
 	held      []byte
 	blockLen  int
 }
@@ -201,7 +201,7 @@ func (v *Verifier) EndHeaders() {
 	if v.inlineMax > 0 && v.keysCached() {
 		// Room for a typical body, so that it is not copied as it grows.
 		block := v.headerBlock(min(v.inlineMax, inlineRoom))
-		v.holding, v.held, v.blockLen = true, block, len(block)
+		v.held, v.blockLen = block, len(block)
 		return
 	}
 	v.stream(v.headerBlock(0))
@@ -259,7 +259,7 @@ func (v *Verifier) start() {
 }
 
 // active reports whether the body is being verified: streamed or held.
-func (v *Verifier) active() bool { return v.pw != nil || v.holding }
+func (v *Verifier) active() bool { return v.pw != nil || v.held != nil }
 
 // inlineRoom is the body room made behind a held header block.
 const inlineRoom = 8 << 10
@@ -360,13 +360,13 @@ func (v *Verifier) refuse(err error) {
 // verification goroutine (started here, with what was held, when the body
 // outgrows VerifyInline's bound).
 func (v *Verifier) write(b []byte) error {
-	if v.holding {
+	if v.held != nil {
 		if len(v.held)-v.blockLen+len(b) <= v.inlineMax {
 			v.held = append(v.held, b...)
 			return nil
 		}
 		held := v.held
-		v.holding, v.held = false, nil
+		v.held = nil
 		v.stream(held[:v.blockLen])
 		if _, err := v.pw.Write(held[v.blockLen:]); err != nil {
 			return err
@@ -390,8 +390,11 @@ func (v *Verifier) Close() []Result {
 		// A write error here is the verifier's own; its outcome says more.
 		_ = v.fed(v.filter.close())
 	}
-	if v.holding {
+	switch {
+	case v.held != nil:
 		return v.closeInline()
+	case v.pw == nil: // refused while held, by the filter's last bytes
+		return v.refusedResults()
 	}
 	v.pw.Close()
 	defer v.stop()
@@ -415,10 +418,7 @@ func (v *Verifier) Close() []Result {
 // closeInline verifies the held message on the caller's goroutine.
 func (v *Verifier) closeInline() []Result {
 	held := v.held
-	v.holding, v.held = false, nil
-	if v.refused != nil {
-		return v.refusedResults()
-	}
+	v.held = nil
 	if err := v.ctx.Err(); err != nil {
 		return v.unverified(TempError, "verification cancelled: "+err.Error())
 	}
