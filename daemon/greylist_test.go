@@ -237,3 +237,46 @@ func TestGreylistStoreFault(t *testing.T) {
 		})
 	}
 }
+
+// TestGreylistRedisRepeatSender: once Redis let a triplet pass, the
+// daemon's next messages with it do not ask Redis (the checker's pass
+// cache), while a triplet it has not seen pass still does.
+func TestGreylistRedisRepeatSender(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	r := startRigWith(t, greylistTable("suspicious", "redis", srv.Addr(), ""), "")
+	const rcpt = "frank@example.net"
+	greylistCycle(t, r, nil, rcpt)
+	checks := func() int {
+		t.Helper()
+		info, err := srv.Client().Info(context.Background(), "commandstats").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for line := range strings.SplitSeq(info, "\n") {
+			// cmdstat_evalsha:calls=3,usec=… (and eval, the first time)
+			if name, rest, ok := strings.Cut(line, ":calls="); ok && (name == "cmdstat_evalsha" || name == "cmdstat_eval") {
+				var calls int
+				fmt.Sscanf(rest, "%d", &calls)
+				n += calls
+			}
+		}
+		return n
+	}
+	before := checks()
+	if before == 0 {
+		t.Fatal("no check script call counted in Redis after the greylisting cycle")
+	}
+	for i := range 3 {
+		wantAccepted(t, r.run(t, suspiciousTx(rcpt)), rcpt, fmt.Sprintf("repeat %d", i+1))
+	}
+	if n := checks(); n != before {
+		t.Errorf("the passed triplet's repeats made %d check calls to Redis, want 0", n-before)
+	}
+	const other = "grace@example.net"
+	wantReply(t, r.run(t, suspiciousTx(other)), other, replyGreylisted, "a new triplet")
+	if n := checks(); n != before+1 {
+		t.Errorf("a new triplet made %d check calls to Redis, want 1", n-before)
+	}
+}
