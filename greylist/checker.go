@@ -51,7 +51,7 @@ type Checker struct {
 	mu      sync.RWMutex
 	dynamic dynamicList // the store's whitelist, as of the last refresh
 
-	passed *otter.Cache[Key, Decision] // nil without CheckerOptions.PassCache
+	passed *otter.Cache[memKey, Decision] // nil without CheckerOptions.PassCache
 }
 
 // NewChecker wraps s; call Start to load and refresh the dynamic
@@ -83,13 +83,17 @@ func NewChecker(s Store, o CheckerOptions, log *slog.Logger) *Checker {
 // pass, not each repeat. What a remembered pass skips is only the store's
 // refresh of the triplet's expiry, done again once the entry expires here.
 // (Whitelisted triplets are decided before the cache and never enter it.)
-func newPassCache(ttl time.Duration, now func() time.Time) *otter.Cache[Key, Decision] {
+//
+// Entries are keyed by the triplet's 16-byte hash, as in the memory store,
+// so that the cache's size does not depend on the lengths of the addresses
+// a client chooses.
+func newPassCache(ttl time.Duration, now func() time.Time) *otter.Cache[memKey, Decision] {
 	if ttl <= 0 {
 		return nil
 	}
-	return otter.Must(&otter.Options[Key, Decision]{
+	return otter.Must(&otter.Options[memKey, Decision]{
 		MaximumSize:      passCacheMaxEntries,
-		ExpiryCalculator: otter.ExpiryWriting[Key, Decision](ttl),
+		ExpiryCalculator: otter.ExpiryWriting[memKey, Decision](ttl),
 		Clock:            checkerClock{now},
 		// Maintenance on the caller's goroutine, as in dnsx's cache: no
 		// goroutine start (a thread wake-up) every few checks.
@@ -122,8 +126,10 @@ func (c *Checker) Check(ctx context.Context, r Request) (Decision, error) {
 	if decided {
 		return d, nil
 	}
+	var pk memKey
 	if c.passed != nil {
-		if d, ok := c.passed.GetIfPresent(k); ok {
+		_, pk = memKeys(k)
+		if d, ok := c.passed.GetIfPresent(pk); ok {
 			return d, nil
 		}
 	}
@@ -139,7 +145,7 @@ func (c *Checker) Check(ctx context.Context, r Request) (Decision, error) {
 		return Decision{}, fmt.Errorf("greylist check: %w", err)
 	}
 	if d.Allowed && c.passed != nil {
-		c.passed.Set(k, d)
+		c.passed.Set(pk, d)
 	}
 	return d, nil
 }
